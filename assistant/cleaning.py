@@ -20,6 +20,8 @@ from assistant.loaders import PAGE_BREAK
 
 MIN_REPEATS = 3
 _DIGITS = re.compile(r"\d+")
+_MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]*\)")  # [text](url) -> text
+_INLINE_MARKUP = re.compile(r"</?(?:sup|sub)>")  # 43<sup>rd</sup> -> 43rd
 _HYPHEN_BREAK = re.compile(r"([A-Za-z]{2,})-\n[ \t]*([a-z][A-Za-z]*)")
 _LIST_OR_HEADING = re.compile(r"^\s*(#{1,6}\s|[-*•➤]\s|\*\*\d+\.\*\*|\(?[a-z0-9ivx]{1,4}[.)]\s|\d{1,2}:\d{2})")
 
@@ -28,6 +30,8 @@ def clean_text(text: str) -> str:
     """Apply every cleaning rule, keeping page breaks (form feeds) where they were."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = drop_repeated_furniture(text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _INLINE_MARKUP.sub("", text)
     text = rejoin_hyphenated(text)
     text = reflow_paragraphs(text)
     text = re.sub(r"[ \t]+\n", "\n", text)

@@ -28,6 +28,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
                 continue
             if word and re.fullmatch(r"[A-Z]", word.group(1).rstrip(".")):
                 continue  # an initial, as in "J. Smith"
+            if re.fullmatch(r"[-*•\s]*\(?\d{1,3}[.)]", text[start:end].strip()):
+                continue  # a paragraph number, as in "3. Non-compliance ..."
             _append(spans, text, start, end)
             start = end
         _append(spans, text, start, line.end())

@@ -1,0 +1,198 @@
+"""The `Assistant`: one object that ingests the corpus and answers questions with citations.
+
+It wires the stages into a LlamaIndex `RetrieverQueryEngine` (our hybrid retriever and our cited
+answer synthesizer) and turns each answer into the record that `ask --json`, the chat app and the
+evaluation runs all share.
+
+    >>> assistant = Assistant(Settings())                       # doctest: +SKIP
+    >>> assistant.ingest().as_dict()["documents"]               # doctest: +SKIP
+    6
+    >>> assistant.ask("What fines apply to prohibited AI practices?")["citations"][0]["section"]  # doctest: +SKIP
+    'Article 99 > 3'
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from llama_index.core.llms import LLM
+from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.core.schema import NodeWithScore, QueryBundle
+
+from assistant.answering import AnswerDraft, CitedAnswerSynthesizer
+from assistant.embedding import SentenceTransformerEmbedding, resolve_model_path
+from assistant.ingestion import IngestSummary, ingest
+from assistant.llms import build_llm
+from assistant.prompts import CANNOT_ANSWER
+from assistant.retrieval import Filters, HybridRetriever
+from assistant.settings import Settings
+from assistant.store import ChunkStore, IndexUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked as it is; the message says how to fix it."""
+
+
+def check_question(question: str, max_chars: int) -> str:
+    """The question stripped, or a clear error for an empty or overlong one."""
+    cleaned = "".join(ch for ch in (question or "") if ch.isprintable() or ch in "\n\t").strip()
+    if not cleaned:
+        raise QuestionError("Please type a question: the question is empty.")
+    if len(cleaned) > max_chars:
+        raise QuestionError(
+            f"The question is {len(cleaned):,} characters long; the limit is {max_chars:,}. "
+            "Please shorten it to the question itself."
+        )
+    return cleaned
+
+
+class Assistant:
+    """Ingest the corpus and answer questions over it; heavy parts load on first use."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._llm_lock = threading.Lock()
+
+    @cached_property
+    def embed_model(self) -> SentenceTransformerEmbedding:
+        return SentenceTransformerEmbedding(
+            resolve_model_path(self.settings.embedding.model), embed_batch_size=self.settings.embedding.batch_size
+        )
+
+    @cached_property
+    def store(self) -> ChunkStore:
+        return ChunkStore(self.settings)
+
+    @cached_property
+    def llm(self) -> LLM | None:
+        return build_llm(self.settings.llm)
+
+    def model_names(self) -> dict[str, str]:
+        llm = self.settings.llm
+        name = {"none": "", "llama-cpp": llm.model_path or "bundled:SmolLM2-135M-Instruct", "openai": llm.model}
+        return {"embedding": self.settings.index_shape()["embedding_model"], "llm": f"{llm.backend}:{name[llm.backend]}".rstrip(":")}
+
+    def ingest(self, rebuild: bool = False, show_progress: bool = False) -> IngestSummary:
+        return ingest(self.settings, self.embed_model, self.store, rebuild=rebuild, show_progress=show_progress)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The indexed documents, with chunk counts and when each was indexed."""
+        manifest = self.store.check_ready()
+        return [{"file": key, **entry} for key, entry in sorted(manifest.documents.items())]
+
+    def ask(
+        self,
+        question: str,
+        filters: Filters | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Answer `question`; the returned dict is the `ask --json` record.
+
+        Raises `QuestionError` for an unusable question and `IndexUnavailable` when the index
+        cannot be used; both carry a message meant for the person asking.
+        """
+        question = check_question(question, self.settings.answer.max_question_chars)
+        began = time.perf_counter()
+        manifest = self.store.check_ready()
+        retriever = HybridRetriever(self.store, self.embed_model, self.settings.retrieval, filters)
+        notices: list[str] = []
+        llm = None
+        try:
+            llm = self.llm
+        except Exception as exc:  # the LLM is optional: any failure to build it means extractive answers
+            notices.append(f"The language model is unavailable ({exc}); this answer is extracted from the sources.")
+        synthesizer = CitedAnswerSynthesizer(self.embed_model, self.settings.answer, llm, on_token)
+        engine = RetrieverQueryEngine(retriever=retriever, response_synthesizer=synthesizer)
+        bundle = QueryBundle(question)
+        try:
+            nodes = engine.retrieve(bundle)
+        except IndexUnavailable:
+            raise
+        except Exception as exc:  # Chroma raises many types when its server or files go away
+            raise IndexUnavailable(
+                f"The index is unavailable ({exc.__class__.__name__}: {exc}). "
+                "Check the Chroma server or run `python -m assistant ingest`, then ask again."
+            ) from exc
+        retrieved_at = time.perf_counter()
+        try:
+            response = engine.synthesize(bundle, nodes)
+        except Exception as exc:  # an LLM endpoint that is down, slow or broken must not lose the answer
+            if llm is None:
+                raise
+            log.warning("LLM answer failed: %s", exc.__class__.__name__)
+            notices.append(
+                f"The language model failed ({exc.__class__.__name__}); this answer is extracted from the sources."
+            )
+            response = CitedAnswerSynthesizer(self.embed_model, self.settings.answer, None, on_token).synthesize(bundle, nodes)
+        done = time.perf_counter()
+        draft: AnswerDraft = response.metadata["draft"]
+        searched = sorted({entry["title"] for entry in manifest.documents.values()})
+        return self._record(question, draft, response.source_nodes, nodes, notices + draft.notices, searched, filters, {
+            "retrieve": (retrieved_at - began) * 1000,
+            "answer": (done - retrieved_at) * 1000,
+            "total": (done - began) * 1000,
+        })
+
+    def _record(
+        self,
+        question: str,
+        draft: AnswerDraft,
+        passages: list[NodeWithScore],
+        retrieved: list[NodeWithScore],
+        notices: list[str],
+        searched: list[str],
+        filters: Filters | None,
+        timings: dict[str, float],
+    ) -> dict[str, Any]:
+        answer = draft.text
+        if draft.refused:
+            scope = f" (filters: {filters.describe()})" if filters and filters.describe() else ""
+            answer = (
+                f"{CANNOT_ANSWER}. Documents searched{scope}: {'; '.join(searched)}. "
+                "The nearest passages are listed below; they may help you rephrase the question."
+            )
+        citations = [
+            {
+                "n": n,
+                "id": passages[i].node.node_id,
+                "doc_id": passages[i].node.metadata["doc_id"],
+                "title": passages[i].node.metadata["title"],
+                "issuer": passages[i].node.metadata["issuer"],
+                "date": passages[i].node.metadata["date"],
+                "section": passages[i].node.metadata["section"],
+                "page": passages[i].node.metadata["page"] or None,
+                "text": passages[i].node.get_content(),
+                "score": round(float(passages[i].score or 0.0), 6),
+            }
+            for n, i in enumerate(draft.cited, start=1)
+        ]
+        return {
+            "question": question,
+            "answer": answer,
+            "refused": draft.refused,
+            "citations": citations,
+            "retrieved": [
+                {
+                    "rank": rank,
+                    "id": node.node.node_id,
+                    "doc_id": node.node.metadata["doc_id"],
+                    "section": node.node.metadata["section"],
+                    "text": node.node.get_content(),
+                    "score": round(float(node.score or 0.0), 6),
+                }
+                for rank, node in enumerate(retrieved, start=1)
+            ],
+            "unsupported": draft.unsupported,
+            "notices": notices,
+            "evidence_score": round(draft.evidence.score, 4),
+            "index_hash": self.settings.index_hash(),
+            "models": self.model_names(),
+            "timings_ms": {k: round(v, 1) for k, v in timings.items()},
+        }

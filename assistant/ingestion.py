@@ -1,0 +1,229 @@
+"""Ingestion: corpus files -> load -> clean -> chunk -> embed -> store, incremental by content hash.
+
+The clean and chunk stages run as LlamaIndex transformations inside an `IngestionPipeline`, with
+our embedding model as its last step; loading, hashing and storing are ours, because skipping
+unchanged files, replacing changed ones and forgetting removed ones must also keep the keyword
+index and the manifest in step with Chroma.
+
+    >>> summary = ingest(Settings(corpus_dir="corpus", index_dir="/tmp/idx"))  # doctest: +SKIP
+    >>> summary.as_dict()["chunks"]                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.ingestion import IngestionPipeline
+from llama_index.core.node_parser import NodeParser
+from llama_index.core.schema import BaseNode, Document, MetadataMode, TextNode, TransformComponent
+
+from assistant.catalog import CATALOG_FILE, DocumentInfo, load_catalog, uncatalogued
+from assistant.chunking import StructureChunker, embed_prefix
+from assistant.cleaning import clean_text
+from assistant.embedding import SentenceTransformerEmbedding, TokenCounter
+from assistant.loaders import SUPPORTED, LoadError, load_text
+from assistant.settings import Settings
+from assistant.store import ChunkStore, Manifest
+
+log = logging.getLogger(__name__)
+
+
+class TextCleaner(TransformComponent):
+    """Pipeline step: `cleaning.clean_text` applied to each document."""
+
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        for node in nodes:
+            if isinstance(node, Document):
+                node.set_content(clean_text(node.text))
+        return nodes
+
+
+class StructureNodeParser(NodeParser):
+    """Pipeline step: `chunking.StructureChunker` producing nodes that carry their citation data."""
+
+    max_tokens: int
+    overlap_sentences: int
+    token_counter: Any
+
+    def _parse_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any) -> list[BaseNode]:
+        chunker = StructureChunker(self.max_tokens, self.token_counter.count, self.overlap_sentences)
+        out: list[BaseNode] = []
+        for document in nodes:
+            meta = document.metadata
+            for number, chunk in enumerate(chunker.split(document.get_content(), meta["title"])):
+                digest = hashlib.sha1(chunk.text.encode()).hexdigest()[:8]
+                node = TextNode(
+                    id_=f"{meta['doc_id']}:{number:05d}:{digest}",
+                    text=chunk.text,
+                    start_char_idx=chunk.start,
+                    end_char_idx=chunk.end,
+                    metadata={
+                        **meta,
+                        "section": chunk.section,
+                        "heading": chunk.heading,
+                        "page": chunk.page or 0,
+                        "start": chunk.start,
+                        "end": chunk.end,
+                        "context": embed_prefix(meta["title"], chunk.heading, chunk.section).rstrip("\n"),
+                    },
+                    metadata_template="{value}",
+                    text_template="{metadata_str}\n{content}",
+                )
+                node.excluded_embed_metadata_keys = [k for k in node.metadata if k != "context"]
+                node.excluded_llm_metadata_keys = list(node.metadata)
+                out.append(node)
+        return out
+
+
+@dataclass
+class IngestSummary:
+    """What `ingest` did; `as_dict()` is the `ingest --json` object."""
+
+    documents: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "skipped": self.skipped,
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """Every file under the corpus folder except the catalog and hidden files, sorted."""
+    if not corpus_dir.is_dir():
+        raise FileNotFoundError(f"The corpus folder {corpus_dir} does not exist; set ASSISTANT_CORPUS_DIR.")
+    return sorted(
+        p for p in corpus_dir.rglob("*")
+        if p.is_file() and p.name != CATALOG_FILE and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
+    )
+
+
+def ingest(
+    settings: Settings,
+    embed_model: SentenceTransformerEmbedding,
+    store: ChunkStore,
+    rebuild: bool = False,
+    show_progress: bool = False,
+) -> IngestSummary:
+    """Bring the index in line with the corpus folder, embedding only what changed."""
+    began = time.perf_counter()
+    summary = IngestSummary()
+    catalog = load_catalog(settings.corpus_dir)
+    with store.writer_lock():
+        if rebuild:
+            store.clear()
+        store.check_shape()
+        manifest = store.manifest() or Manifest(shape=settings.index_shape())
+        seen: set[str] = set()
+        to_embed: list[Document] = []
+        used_ids = {info.id for info in catalog.values()}
+        for path in corpus_files(settings.corpus_dir):
+            key = path.relative_to(settings.corpus_dir).as_posix()
+            seen.add(key)
+            if path.suffix.lower() not in SUPPORTED:
+                summary.skipped.append({"file": key, "reason": f"unsupported file type {path.suffix or '(none)'}"})
+                continue
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            previous = manifest.documents.get(key)
+            if previous and previous["sha256"] == digest:
+                continue
+            try:
+                text = load_text(path)
+            except LoadError as exc:
+                reason = str(exc) + ("; the previously indexed version is kept" if previous else "")
+                summary.skipped.append({"file": key, "reason": reason})
+                continue
+            info = catalog.get(key) or catalog.get(path.name)
+            if info is None:
+                info = uncatalogued(path, next((ln for ln in text.splitlines() if ln.strip()), ""))
+                while info.id in used_ids:
+                    info = DocumentInfo(**{**info.as_dict(), "id": info.id + "-x"})
+                summary.warnings.append(f"{key} is not in {CATALOG_FILE}; ingested as {info.id!r} titled {info.title!r}")
+            used_ids.add(info.id)
+            to_embed.append(_document(info, key, digest, text))
+
+        nodes = _pipeline(settings, embed_model).run(documents=to_embed, show_progress=show_progress) if to_embed else []
+        by_doc: dict[str, list[BaseNode]] = defaultdict(list)
+        for node in nodes:
+            by_doc[node.metadata["file"]].append(node)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for document in to_embed:
+            key = document.metadata["file"]
+            doc_nodes = by_doc.get(key, [])
+            old = manifest.documents.get(key)
+            if old:
+                store.delete_document(old["doc_id"])
+            store.delete_document(document.metadata["doc_id"])
+            store.upsert(
+                ids=[n.node_id for n in doc_nodes],
+                texts=[n.get_content(metadata_mode=MetadataMode.NONE) for n in doc_nodes],
+                embeddings=[n.embedding or [] for n in doc_nodes],
+                metadatas=[n.metadata for n in doc_nodes],
+            )
+            manifest.documents[key] = {
+                "doc_id": document.metadata["doc_id"],
+                "title": document.metadata["title"],
+                "sha256": document.metadata["sha256"],
+                "chunks": len(doc_nodes),
+                "indexed_at": now,
+            }
+            summary.embedded += len(doc_nodes)
+        for key in [k for k in manifest.documents if k not in seen]:
+            store.delete_document(manifest.documents.pop(key)["doc_id"])
+        if to_embed or rebuild or not (store.keyword_dir / "rows.json").exists() or len(manifest.documents) != len(seen):
+            store.rebuild_keyword_index()
+        manifest.write(store.manifest_path)
+    summary.documents = len(manifest.documents)
+    summary.chunks = sum(int(d["chunks"]) for d in manifest.documents.values())
+    summary.seconds = time.perf_counter() - began
+    for warning in summary.warnings:
+        log.warning(warning)
+    return summary
+
+
+def _document(info: DocumentInfo, key: str, digest: str, text: str) -> Document:
+    metadata = {
+        "doc_id": info.id,
+        "file": key,
+        "sha256": digest,
+        "title": info.title,
+        "issuer": info.issuer,
+        "date": info.date,
+        "date_key": info.date_key,
+        "kind": info.kind,
+    }
+    return Document(id_=info.id, text=text, metadata=metadata)
+
+
+def _pipeline(settings: Settings, embed_model: SentenceTransformerEmbedding) -> IngestionPipeline:
+    counter = TokenCounter(embed_model.model_path)
+    max_tokens = min(settings.chunking.max_tokens, counter.model_limit) - 2  # the prefix's joining newline
+    parser = StructureNodeParser(
+        max_tokens=max_tokens,
+        overlap_sentences=settings.chunking.overlap_sentences,
+        token_counter=counter,
+        include_prev_next_rel=False,
+    )
+    return IngestionPipeline(transformations=[TextCleaner(), parser, embed_model])
+
+
+def progress_wanted() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,291 @@
+"""Store stage: Chroma for vectors, a BM25 keyword index beside it, and a manifest that ties them.
+
+Layout of `index_dir`:
+    chroma/          Chroma's PersistentClient (absent when a Chroma server URL is set)
+    keyword/         the BM25 index and the chunk ids and filter fields it covers
+    manifest.json    the settings that shaped the index, and each document's content hash
+
+The manifest is written last and atomically, after Chroma and the keyword index, so an ingest
+interrupted at any point leaves a manifest that describes less than is stored; the next ingest
+re-does the documents it does not list (their chunk ids are deterministic, so nothing doubles)
+and rebuilds the keyword index from Chroma, the single source of truth for chunk texts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.settings import Settings
+
+COLLECTION = "governance-passages"
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from has have in is it its of on or that the this to was were "
+    "will with what which who whom how when where why do does did not no can could should would "
+    "may might shall their they them there these those than then so such into about also been "
+    "being but if i we you he she our your his her all any each other more most some".split()
+)
+
+
+class IndexUnavailable(RuntimeError):
+    """The index is missing, inconsistent, built with other settings, or out of reach."""
+
+
+def keyword_tokens(text: str) -> list[str]:
+    """Lower-cased words and numbers without stop words; plural `s` folded, so `fines` ~ `fine`."""
+    words = re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.lower())
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words if w not in _STOPWORDS]
+
+
+@dataclass
+class Manifest:
+    """What the index holds and the settings that shaped it."""
+
+    shape: dict[str, Any]
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest | None:
+        if not path.exists():
+            return None
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return cls(shape=raw["shape"], documents=raw["documents"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IndexUnavailable(
+                f"The index manifest {path} is damaged ({exc}); "
+                "run `python -m assistant ingest --rebuild`."
+            ) from exc
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"shape": self.shape, "documents": self.documents}, indent=2))
+        os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as it comes back from the store."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    score: float
+
+
+class ChunkStore:
+    """Chroma collection + BM25 keyword index, opened against the settings that must match.
+
+        >>> store = ChunkStore(Settings(index_dir="/tmp/example-index"))  # doctest: +SKIP
+        >>> store.dense_search(query_vector, k=5)                           # doctest: +SKIP
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dir = Path(settings.index_dir)
+        self.manifest_path = self.dir / "manifest.json"
+        self.keyword_dir = self.dir / "keyword"
+        self._collection: Any = None
+        self._bm25: Any = None
+        self._keyword_rows: list[dict[str, Any]] = []
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            import chromadb
+
+            chroma_settings = chromadb.Settings(anonymized_telemetry=False)
+            try:
+                if self.settings.chroma_url:
+                    from urllib.parse import urlparse
+
+                    url = urlparse(self.settings.chroma_url)
+                    client = chromadb.HttpClient(
+                        host=url.hostname or "127.0.0.1",
+                        port=url.port or 8000,
+                        ssl=url.scheme == "https",
+                        settings=chroma_settings,
+                    )
+                else:
+                    self.dir.mkdir(parents=True, exist_ok=True)
+                    client = chromadb.PersistentClient(path=str(self.dir / "chroma"), settings=chroma_settings)
+                self._collection = client.get_or_create_collection(
+                    COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                )
+            except Exception as exc:  # chromadb raises many types for an unreachable or broken store
+                where = self.settings.chroma_url or str(self.dir / "chroma")
+                raise IndexUnavailable(
+                    f"The index at {where} cannot be opened ({exc.__class__.__name__}: {exc}). "
+                    "Check that the Chroma server is running, or run `python -m assistant ingest --rebuild`."
+                ) from exc
+        return self._collection
+
+    def manifest(self) -> Manifest | None:
+        return Manifest.read(self.manifest_path)
+
+    def check_shape(self) -> None:
+        """Refuse an index built with settings other than the current ones."""
+        manifest = self.manifest()
+        if manifest is None:
+            return
+        wanted = self.settings.index_shape()
+        if manifest.shape != wanted:
+            diff = ", ".join(
+                f"{k}: index has {manifest.shape.get(k)!r}, settings say {wanted.get(k)!r}"
+                for k in sorted(set(wanted) | set(manifest.shape))
+                if manifest.shape.get(k) != wanted.get(k)
+            )
+            raise IndexUnavailable(
+                f"The index in {self.dir} was built with other settings ({diff}). "
+                "Run `python -m assistant ingest --rebuild` to rebuild it with the current ones."
+            )
+
+    def check_ready(self) -> Manifest:
+        """The manifest of a complete, consistent index, or a clear error saying what to run."""
+        manifest = self.manifest()
+        if manifest is None:
+            raise IndexUnavailable(f"No index in {self.dir} yet; run `python -m assistant ingest` first.")
+        self.check_shape()
+        self._load_keyword()
+        stored = self.count()
+        expected = sum(int(d["chunks"]) for d in manifest.documents.values())
+        if stored != expected or len(self._keyword_rows) != expected:
+            raise IndexUnavailable(
+                f"The index in {self.dir} is incomplete or damaged (manifest: {expected} chunks, "
+                f"Chroma: {stored}, keyword index: {len(self._keyword_rows)}). "
+                "Run `python -m assistant ingest` to complete it, or `ingest --rebuild`."
+            )
+        return manifest
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """One writer at a time: a second ingest stops at once with a message naming the lock."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        lock_path = self.dir / ".ingest.lock"
+        with open(lock_path, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise IndexUnavailable(
+                    f"Another ingest is writing this index (lock {lock_path}); wait for it to finish."
+                ) from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def upsert(self, ids: Sequence[str], texts: Sequence[str], embeddings: Sequence[Sequence[float]],
+               metadatas: Sequence[dict[str, Any]]) -> None:
+        batch = 1000
+        for start in range(0, len(ids), batch):
+            end = start + batch
+            self.collection.upsert(
+                ids=list(ids[start:end]),
+                documents=list(texts[start:end]),
+                embeddings=[list(e) for e in embeddings[start:end]],
+                metadatas=list(metadatas[start:end]),
+            )
+
+    def delete_document(self, doc_id: str) -> None:
+        self.collection.delete(where={"doc_id": doc_id})
+
+    def clear(self) -> None:
+        """Drop every chunk and the manifest (for `--rebuild`)."""
+        existing = self.collection.get(include=[])["ids"]
+        for start in range(0, len(existing), 5000):
+            self.collection.delete(ids=existing[start : start + 5000])
+        self.manifest_path.unlink(missing_ok=True)
+
+    def rebuild_keyword_index(self) -> None:
+        """Rebuild BM25 from the texts in Chroma, so the two indexes can never disagree."""
+        import bm25s
+
+        everything = self.collection.get(include=["documents", "metadatas"])
+        rows = [
+            {"id": i, **{k: m.get(k) for k in ("doc_id", "issuer", "kind", "date_key")}}
+            for i, m in zip(everything["ids"], everything["metadatas"])
+        ]
+        corpus = [keyword_tokens(_keyword_text(t, m)) for t, m in zip(everything["documents"], everything["metadatas"])]
+        self.keyword_dir.mkdir(parents=True, exist_ok=True)
+        retriever = bm25s.BM25()
+        if corpus:
+            retriever.index(corpus, show_progress=False)
+            retriever.save(str(self.keyword_dir))
+        tmp = self.keyword_dir / "rows.tmp"
+        tmp.write_text(json.dumps(rows))
+        os.replace(tmp, self.keyword_dir / "rows.json")
+        self._bm25, self._keyword_rows = (retriever if corpus else None), rows
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def _load_keyword(self) -> None:
+        if self._bm25 is not None or self._keyword_rows:
+            return
+        rows_path = self.keyword_dir / "rows.json"
+        try:
+            rows = json.loads(rows_path.read_text())
+            if rows:
+                import bm25s
+
+                self._bm25 = bm25s.BM25.load(str(self.keyword_dir))
+            self._keyword_rows = rows
+        except (OSError, ValueError) as exc:
+            raise IndexUnavailable(
+                f"The keyword index in {self.keyword_dir} is missing or damaged ({exc}); "
+                "run `python -m assistant ingest --rebuild`."
+            ) from exc
+
+    def dense_search(self, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> list[StoredChunk]:
+        k = min(k, self.count())
+        if k == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[list(vector)], n_results=k, where=where, include=["documents", "metadatas", "distances"]
+        )
+        return [
+            StoredChunk(i, t, m, 1.0 - float(d))
+            for i, t, m, d in zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
+        ]
+
+    def keyword_search(self, query: str, k: int, allowed: Any = None) -> list[StoredChunk]:
+        """BM25 top-k; `allowed(row) -> bool` applies the metadata filters."""
+        self._load_keyword()
+        tokens = [t for t in keyword_tokens(query) if self._bm25 is not None and t in self._bm25.vocab_dict]
+        if not tokens or self._bm25 is None:
+            return []
+        mask = None
+        if allowed is not None:
+            mask = np.array([1.0 if allowed(r) else 0.0 for r in self._keyword_rows], dtype=np.float32)
+        scores = self._bm25.get_scores(tokens, weight_mask=mask)
+        top = [int(i) for i in np.argsort(-scores)[:k] if scores[i] > 0]
+        if not top:
+            return []
+        ids = [self._keyword_rows[i]["id"] for i in top]
+        found = self.collection.get(ids=ids, include=["documents", "metadatas"])
+        by_id = {i: (t, m) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])}
+        return [StoredChunk(i, *by_id[i], float(scores[j])) for i, j in zip(ids, top) if i in by_id]
+
+    def get(self, ids: Sequence[str]) -> list[StoredChunk]:
+        found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        return [StoredChunk(i, t, m, 0.0) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])]
+
+
+def _keyword_text(text: str, metadata: dict[str, Any]) -> str:
+    """What BM25 indexes: the passage with its title and heading, as the embedding sees it."""
+    return f"{metadata.get('title', '')} {metadata.get('heading', '')} {metadata.get('section', '')} {text}"
