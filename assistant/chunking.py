@@ -147,7 +147,7 @@ def _sections(text: str) -> list[_Section]:
         level, label, title = _structure(line, lines, index, marked, heading_counts)
         if level is None:
             continue
-        if not sections and not text[start : match.start()].strip() and level != 99:
+        if not sections and not text[start : match.start()].strip() and level != 99 and not _ARTICLE.match(label):
             start = match.end()  # the document's own title opens it: not a section of it
             continue
         close(match.start())

@@ -1,0 +1,74 @@
+"""Incremental ingestion, bad files, and settings that do not match the index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant import Assistant
+from assistant.store import IndexUnavailable
+from tests.conftest import make_settings
+
+
+def _chunk_ids(bot: Assistant, doc_id: str) -> set[str]:
+    return set(bot.store.collection.get(where={"doc_id": doc_id}, include=[])["ids"])
+
+
+def test_incremental_reingest(tmp_path: Path, small_corpus: Path) -> None:
+    bot = Assistant(make_settings(tmp_path, small_corpus))
+    first = bot.ingest()
+    assert first.documents == 5 and first.embedded == first.chunks > 0
+
+    again = bot.ingest()
+    assert again.embedded == 0 and again.chunks == first.chunks
+
+    changed = small_corpus / "cpa-parliamentary-module-cross-border-ai-governance.txt"
+    old_ids = _chunk_ids(bot, "cpa-module-2026")
+    changed.write_text(changed.read_text() + "\nThe module closes with a vote of thanks to the hosts of the conference.\n")
+    oecd_ids = _chunk_ids(bot, "oecd-ai-2019")
+    third = bot.ingest()
+    new_ids = _chunk_ids(bot, "cpa-module-2026")
+    assert third.embedded == len(new_ids)
+    assert new_ids != old_ids
+    assert _chunk_ids(bot, "oecd-ai-2019") == oecd_ids
+    assert bot.store.count() == third.chunks
+
+    (small_corpus / "oecd-recommendation-of-the-council-on-ai-2019.md").unlink()
+    fourth = bot.ingest()
+    assert _chunk_ids(bot, "oecd-ai-2019") == set()
+    assert fourth.documents == 4 and bot.store.count() == fourth.chunks
+    bot.store.check_ready()
+    hits = bot.store.keyword_search("OECD Recommendation Council", 50)
+    assert all(h.metadata["doc_id"] != "oecd-ai-2019" for h in hits)
+
+
+def test_bad_files_are_skipped_with_reasons(tmp_path: Path, small_corpus: Path) -> None:
+    (small_corpus / "empty.txt").write_text("")
+    (small_corpus / "random.txt").write_bytes(bytes(range(256)) * 4)
+    (small_corpus / "latin1.txt").write_bytes("Déclaration sur l'IA".encode("latin-1"))
+    (small_corpus / "broken.pdf").write_bytes(b"%PDF-1.7 this is not really a pdf")
+    (small_corpus / "broken.docx").write_bytes(b"not a zip")
+    (small_corpus / "page.html").write_text(
+        "<html><head><script>alert(1)</script></head><body><h1>Extra note</h1>"
+        "<p>The extra note records that the delegation welcomed the new scientific panel warmly.</p></body></html>"
+    )
+    summary = Assistant(make_settings(tmp_path, small_corpus)).ingest()
+    reasons = {s["file"]: s["reason"] for s in summary.skipped}
+    assert reasons["empty.txt"] == "empty file"
+    assert "binary" in reasons["random.txt"]
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert "PDF" in reasons["broken.pdf"]
+    assert "DOCX" in reasons["broken.docx"]
+    assert summary.documents == 6  # the five documents and the uncatalogued HTML page
+    assert any("page.html is not in catalog.toml" in w for w in summary.warnings)
+
+
+def test_other_settings_need_rebuild(tmp_path: Path, small_corpus: Path) -> None:
+    Assistant(make_settings(tmp_path, small_corpus)).ingest()
+    other = Assistant(make_settings(tmp_path, small_corpus, chunking={"max_tokens": 128}))
+    with pytest.raises(IndexUnavailable, match="--rebuild"):
+        other.ask("What is the CPA module about?")
+    rebuilt = other.ingest(rebuild=True)
+    assert rebuilt.embedded == rebuilt.chunks > 0
+    assert other.ask("What is the CPA module about?")["retrieved"]

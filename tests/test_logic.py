@@ -1,0 +1,94 @@
+"""Pure logic in small tables: fusion, filters, verification, calibration, questions, settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.calibration import choose_threshold
+from assistant.engine import QuestionError, check_question
+from assistant.retrieval import Filters, fuse
+from assistant.settings import Settings, settings_table
+from assistant.verification import UNSUPPORTED_MARK, supports, verify
+from tests.conftest import ROOT
+
+
+def test_fuse_rewards_agreement() -> None:
+    assert [i for i, _ in fuse([["a", "b", "c"], ["b", "c"]], k=60)] == ["b", "c", "a"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "row", "allowed"),
+    [
+        (Filters(), {"doc_id": "x", "date_key": 0}, True),
+        (Filters(doc_ids=("a",)), {"doc_id": "b"}, False),
+        (Filters(kinds=("regulation",)), {"kind": "regulation"}, True),
+        (Filters(date_from="2025"), {"date_key": 20240613}, False),
+        (Filters(date_to="2024"), {"date_key": 20241231}, True),
+        (Filters(date_to="2024-06"), {"date_key": 20240701}, False),
+    ],
+)
+def test_filters(filters: Filters, row: dict[str, object], allowed: bool) -> None:
+    assert filters.allows(row) is allowed
+
+
+@pytest.mark.parametrize(
+    ("sentence", "passage", "ok"),
+    [
+        ("Fines reach EUR 35 000 000.", "fines of up to EUR 35 000 000", True),
+        ("Fines reach EUR 36 000 000.", "fines of up to EUR 35 000 000", False),
+        ("The panel meets in Geneva every spring.", "The panel provides evidence.", False),
+        ("The panel provides shared evidence.", "The panel is to provide a shared, evidence-based foundation.", True),
+    ],
+)
+def test_supports(sentence: str, passage: str, ok: bool) -> None:
+    assert supports(sentence, passage) is ok
+
+
+def test_verify_flags_planted_sentence_and_strips_foreign_markers() -> None:
+    passages = {1: "Only around 2% of global AI research currently originates in Africa."}
+    result = verify(
+        "Only around 2% of AI research originates in Africa [1]. Africa hosts 40% of AI research [1]. Also [9].",
+        passages,
+    )
+    assert result.unsupported == ["Africa hosts 40% of AI research.", "Also."]
+    assert "[9]" not in result.text
+    assert result.text.count(UNSUPPORTED_MARK) == 2
+    assert result.cited == [1]
+
+
+def test_verify_accepts_markers_after_the_full_stop() -> None:
+    assert verify("Fines reach EUR 35 000 000. [1]", {1: "fines of EUR 35 000 000"}).unsupported == []
+
+
+@pytest.mark.parametrize(
+    ("answerable", "unanswerable", "threshold"),
+    [([0.7, 0.8], [0.2, 0.3], 0.5), ([0.6, 0.9], [0.5, 0.7], 0.8), ([0.5], [0.4], 0.45)],
+)
+def test_choose_threshold(answerable: list[float], unanswerable: list[float], threshold: float) -> None:
+    assert choose_threshold(answerable, unanswerable) == threshold
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", "\x00\x01"])
+def test_empty_questions_are_refused(question: str) -> None:
+    with pytest.raises(QuestionError, match="empty"):
+        check_question(question, 2000)
+
+
+def test_overlong_question_is_refused() -> None:
+    with pytest.raises(QuestionError, match="limit is 2,000"):
+        check_question("why " * 600, 2000)
+
+
+def test_index_hash_follows_shaping_settings_only() -> None:
+    base = Settings()
+    assert Settings(retrieval={"top_n": 7}).index_hash() == base.index_hash()
+    assert Settings(chunking={"max_tokens": 128}).index_hash() != base.index_hash()
+
+
+def test_unknown_setting_fails_loudly() -> None:
+    with pytest.raises(ValueError):
+        Settings(answer={"refusal_treshold": 0.3})
+
+
+def test_readme_settings_table_matches_the_code() -> None:
+    assert settings_table() in (ROOT / "README.md").read_text(encoding="utf-8")
