@@ -186,9 +186,10 @@ def ingest(
                 "indexed_at": now,
             }
             summary.embedded += len(doc_nodes)
-        for key in [k for k in manifest.documents if k not in seen]:
+        removed = [k for k in manifest.documents if k not in seen]
+        for key in removed:
             store.delete_document(manifest.documents.pop(key)["doc_id"])
-        if to_embed or rebuild or not (store.keyword_dir / "rows.json").exists() or len(manifest.documents) != len(seen):
+        if to_embed or removed or rebuild or not (store.keyword_dir / "rows.json").exists():
             store.rebuild_keyword_index()
         manifest.write(store.manifest_path)
     summary.documents = len(manifest.documents)
