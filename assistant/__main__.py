@@ -1,4 +1,4 @@
-"""Command line: `python -m assistant ingest|ask|calibrate|settings`.
+"""Command line: `python -m assistant ingest|ask|eval|calibrate|settings`.
 
 Every failure a user can cause (an empty question, a missing index, settings that do not match the
 index, a second ingest running) ends with one clear line on stderr and a non-zero exit, never a
@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
 
     calibrate = commands.add_parser("calibrate", help="choose the refusal threshold on a QA set")
     calibrate.add_argument("qa_set", type=Path)
+
+    evaluate = commands.add_parser("eval", help="run a QA set; write results.jsonl and summary.json")
+    evaluate.add_argument("qa_set", type=Path)
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for the run's files")
 
     commands.add_parser("settings", help="print the settings table (Markdown)")
 
@@ -88,6 +92,11 @@ def _run(args: argparse.Namespace) -> int:
         from assistant.calibration import calibrate
 
         print(json.dumps(calibrate(assistant, args.qa_set), indent=2))
+        return 0
+    if args.command == "eval":
+        from assistant.evaluation import run_eval
+
+        print(json.dumps(run_eval(assistant, args.qa_set, args.out), indent=2))
         return 0
     filters = Filters(tuple(args.doc), tuple(args.issuer), tuple(args.kind), args.date_from, args.date_to)
     record = assistant.ask(args.question, filters)

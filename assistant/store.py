@@ -42,7 +42,7 @@ class IndexUnavailable(RuntimeError):
 
 def keyword_tokens(text: str) -> list[str]:
     """Lower-cased words and numbers without stop words; plural `s` folded, so `fines` ~ `fine`."""
-    words = re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.lower())
+    words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.sub(r"['’]s\b", "", text.lower()))
     return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words if w not in _STOPWORDS]
 
 
