@@ -26,4 +26,6 @@ run: $(VENV)/.installed
 	$(BIN)/python app.py
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check assistant app.py tests
+	$(BIN)/mypy assistant app.py
 	$(BIN)/python -m pytest

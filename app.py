@@ -48,7 +48,7 @@ class IndexBuilder:
         def work() -> None:
             try:
                 self.assistant.ingest()
-            except Exception as exc:  # reported in the chat; the app keeps serving
+            except Exception as exc:  # noqa: BLE001 -- reported in the chat; the app keeps serving
                 self.error = str(exc)
             finally:
                 self.ready.set()

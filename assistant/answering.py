@@ -9,7 +9,7 @@ answer with no supported sentence is replaced by the extractive one, with a noti
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,16 +30,41 @@ _LEADING_NUMBER = re.compile(r"^[-*•➤\s]*(?:\(?\d{1,3}[.)]\s+)?")
 FALLBACK_NOTICE = "The language model's answer could not be verified against the sources; this answer is extracted from them instead."
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# What a question asks for, when its wording says so, and what a sentence that answers it contains.
+_ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount)\b", re.IGNORECASE)
+_ASKS_DATE = re.compile(r"^(?:by |from |since |until )?when\b|\b(?:what|which) (?:date|day|year)\b|\bat what time\b", re.IGNORECASE)
+_MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
+_HAS_DATE = re.compile(rf"\b(?:{_MONTH})\b|\b(?:19|20)\d\d\b|\b\d{{1,2}}[:.]\d{{2}}\b")
+_NUMBER_WORD = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
+    r"thousand|million|billion|trillion|half|third|quarter|dozen)\b",
+    re.IGNORECASE,
+)
+KIND_BOOST = 0.15  # how far a sentence of the asked-for kind (a date for "when") moves up the ranking
+# A capitalised word inside the question (not its first word): a name, an acronym, a place.
+_NAME = re.compile(r"(?<!^)(?<![.?!:] )\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)")
+
+
 @dataclass
 class Evidence:
-    """How well the retrieved passages match the question; below the threshold, refuse."""
+    """How well the retrieved passages match the question.
+
+    The assistant refuses when `missing` names an anchor of the question (a number the passages
+    never state, a name no indexed document contains) or when `score` is below the calibrated
+    threshold: a near-miss passage about Africa must not answer a question about Asia.
+    """
 
     best_sentence_similarity: float
     term_coverage: float
+    missing: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
         return 0.5 * self.best_sentence_similarity + 0.5 * self.term_coverage
+
+    def sufficient(self, threshold: float) -> bool:
+        return not self.missing and self.score >= threshold
 
 
 @dataclass
@@ -48,6 +73,7 @@ class Candidate:
     text: str
     score: float
     similarity: float
+    states_asked: bool = False  # states what the question asks for (a date for "when"), see `asked_kind`
 
 
 @dataclass
@@ -64,14 +90,60 @@ def question_terms(question: str) -> set[str]:
     return set(keyword_tokens(question))
 
 
+def _with_list(intro: str, following: Sequence[str], max_chars: int = 600) -> str:
+    """A sentence ending in a colon, joined with the items after it while they fit in `max_chars`.
+
+    >>> _with_list("Providers shall:", ["(a) test models;", "(b) report incidents;", "Next article."], 40)
+    'Providers shall: (a) test models;'
+    """
+    text = intro
+    for item in following:
+        if len(text) + len(item) + 1 > max_chars:
+            break
+        text = f"{text} {item}"
+    return text
+
+
+def asked_kind(question: str) -> str | None:
+    """`quantity` or `date` when the question's wording asks for one, else None.
+
+    >>> asked_kind("How many experts sit on the panel?"), asked_kind("When does it apply?"), asked_kind("Why?")
+    ('quantity', 'date', None)
+    """
+    if _ASKS_QUANTITY.search(question):
+        return "quantity"
+    if _ASKS_DATE.search(question):
+        return "date"
+    return None
+
+
+def states_kind(sentence: str, kind: str | None, question: str) -> bool:
+    """Whether the sentence states a quantity (other than a year, or one the question gave) or a date.
+
+    >>> states_kind("Around 2% of research is African.", "quantity", "What share?")
+    True
+    >>> states_kind("The panel was set up in 2025.", "quantity", "How many experts?")
+    False
+    """
+    if kind == "date":
+        return bool(_HAS_DATE.search(sentence))
+    if kind == "quantity":
+        given = set(_NUMBER.findall(question))
+        figures = [n for n in _NUMBER.findall(sentence) if n not in given and not re.fullmatch(r"(?:19|20)\d\d", n)]
+        return bool(figures or _NUMBER_WORD.search(sentence))
+    return False
+
+
 def rank_sentences(
     question: str, nodes: Sequence[NodeWithScore], embed_model: SentenceTransformerEmbedding
 ) -> tuple[list[Candidate], Evidence]:
     """Score every sentence of the passages for the question: meaning first, shared terms second."""
     candidates: list[tuple[int, str]] = []
     for index, node in enumerate(nodes):
-        for sentence in split_sentences(node.node.get_content()):
-            clean = _LEADING_NUMBER.sub("", sentence.replace("**", "")).strip()
+        sentences = [_LEADING_NUMBER.sub("", s.replace("**", "")).strip() for s in split_sentences(node.node.get_content())]
+        for position, clean in enumerate(sentences):
+            if clean.endswith(":"):  # "... shall:" says nothing without the list it introduces
+                clean = _with_list(clean, sentences[position + 1 :])
             if len(clean.split()) >= 4:
                 candidates.append((index, clean))
     terms = question_terms(question)
@@ -79,11 +151,13 @@ def rank_sentences(
         return [], Evidence(0.0, 0.0)
     vectors = np.array(embed_model.get_text_embedding_batch([question] + [c[1] for c in candidates]))
     similarities = vectors[1:] @ vectors[0]
+    kind = asked_kind(question)
     ranked = []
     for (index, text), similarity in zip(candidates, similarities):
         overlap = len(terms & set(keyword_tokens(text))) / max(len(terms), 1)
-        score = float(similarity) + 0.3 * overlap - 0.01 * index
-        ranked.append(Candidate(index, text, score, float(similarity)))
+        states = states_kind(text, kind, question)
+        score = float(similarity) + 0.3 * overlap - 0.01 * index + KIND_BOOST * states
+        ranked.append(Candidate(index, text, score, float(similarity), states))
     ranked.sort(key=lambda c: -c.score)
     context = " ".join(
         f"{n.node.metadata.get('title', '')} {n.node.metadata.get('heading', '')} {n.node.get_content()}" for n in nodes[:3]
@@ -92,8 +166,43 @@ def rank_sentences(
     return ranked, Evidence(max(c.similarity for c in ranked), coverage)
 
 
+def missing_anchors(question: str, nodes: Sequence[NodeWithScore], known_term: Callable[[str], bool]) -> list[str]:
+    """The question's numbers absent from the passages, and its names absent from the whole index.
+
+    >>> node = NodeWithScore(node=TextNode(text="Only 2% of AI research originates in Africa.", metadata={}))
+    >>> missing_anchors("What share of AI research in 2025 comes from Asia?", [node], lambda t: t != "asia")
+    ['2025', 'Asia']
+    """
+    context = " ".join(f"{n.node.metadata.get('section', '')} {n.node.get_content()}" for n in nodes)
+    present = set(_NUMBER.findall(context))
+    missing = [number for number in dict.fromkeys(_NUMBER.findall(question)) if number not in present]
+    for name in dict.fromkeys(_NAME.findall(question)):
+        terms = keyword_tokens(name)
+        if terms and not any(known_term(t) for t in terms):
+            missing.append(name)
+    return missing
+
+
+def assess(
+    question: str,
+    nodes: Sequence[NodeWithScore],
+    embed_model: SentenceTransformerEmbedding,
+    known_term: Callable[[str], bool],
+) -> tuple[list[Candidate], Evidence]:
+    """Ranked answer sentences and the evidence for answering at all (shared with calibration)."""
+    ranked, evidence = rank_sentences(question, nodes, embed_model)
+    evidence.missing = [repr(anchor) for anchor in missing_anchors(question, nodes, known_term)]
+    kind = asked_kind(question)
+    if kind and not any(c.states_asked for c in ranked[:5]):
+        evidence.missing.append(f"a {kind}")
+    return ranked, evidence
+
+
 def extractive_answer(ranked: list[Candidate], settings: AnswerSettings) -> tuple[str, list[int]]:
-    """The best sentences, each with a marker numbered by first citation; returns text and cited nodes."""
+    """The best sentences, each with a marker numbered by first citation; returns text and cited nodes.
+
+    When the question asks for a date or a quantity, the best sentence stating one comes first.
+    """
     if not ranked:
         return "", []
     best = ranked[0].score
@@ -103,13 +212,19 @@ def extractive_answer(ranked: list[Candidate], settings: AnswerSettings) -> tupl
             break
         if all(candidate.text != c.text for c in chosen):
             chosen.append(candidate)
+    stating = next((c for c in ranked if c.states_asked), None)
+    if stating is not None and not any(c.states_asked for c in chosen):
+        # "When ...?" is answered by a date even when a sentence without one sits closer in meaning.
+        chosen = [stating] + chosen[: settings.max_sentences - 1]
     cited: list[int] = []
     parts = []
     for candidate in chosen:
         if candidate.passage not in cited:
             cited.append(candidate.passage)
-        body, stop = re.match(r"(.*?)([.!?;:]?)$", candidate.text.rstrip(), re.S).groups()  # type: ignore[union-attr]
-        parts.append(f"{body} [{cited.index(candidate.passage) + 1}]{stop if stop in '.!?' else '.'}")
+        # Every sentence the verifier will see gets the marker, so none is left uncited.
+        for sentence in split_sentences(candidate.text):
+            body, stop = re.match(r"(.*?)([.!?;:]?)$", sentence.rstrip(), re.DOTALL).groups()  # type: ignore[union-attr]
+            parts.append(f"{body} [{cited.index(candidate.passage) + 1}]{stop if stop in '.!?' else '.'}")
     return " ".join(parts), cited
 
 
@@ -136,11 +251,13 @@ class CitedAnswerSynthesizer(BaseSynthesizer):
         self,
         embed_model: SentenceTransformerEmbedding,
         settings: AnswerSettings,
+        known_term: Callable[[str], bool],
         llm: LLM | None = None,
         on_token: Any = None,
     ) -> None:
         super().__init__(llm=llm or MockLLM())  # the base class would otherwise reach for OpenAI
         self._embed = embed_model
+        self._known_term = known_term
         self._answer_settings = settings
         self._chat_llm = llm
         self.on_token = on_token
@@ -160,10 +277,10 @@ class CitedAnswerSynthesizer(BaseSynthesizer):
     def synthesize(self, query: QueryBundle | str, nodes: list[NodeWithScore], **kwargs: Any) -> Response:
         question = query.query_str if isinstance(query, QueryBundle) else query
         passages = nodes[: self._answer_settings.passages]
-        ranked, evidence = rank_sentences(question, passages, self._embed)
-        if not ranked or evidence.score < self._answer_settings.refusal_threshold:
-            draft = AnswerDraft(text=CANNOT_ANSWER + ".", refused=True, evidence=evidence)
-            return Response(response=draft.text, source_nodes=passages, metadata={"draft": draft})
+        ranked, evidence = assess(question, passages, self._embed, self._known_term)
+        if not ranked or not evidence.sufficient(self._answer_settings.refusal_threshold):
+            refusal = AnswerDraft(text=CANNOT_ANSWER + ".", refused=True, evidence=evidence)
+            return Response(response=refusal.text, source_nodes=passages, metadata={"draft": refusal})
         draft = self._llm_answer(question, passages, ranked, evidence) if self._chat_llm else None
         if draft is None:
             text, cited = extractive_answer(ranked, self._answer_settings)

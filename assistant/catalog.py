@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 CATALOG_FILE = "catalog.toml"
 KINDS = ("meeting summary", "concept note", "article", "regulation", "recommendation")
@@ -37,6 +38,7 @@ class DocumentInfo:
     kind: str
     source: str
     reuse: str
+    aliases: tuple[str, ...] = ()
     catalogued: bool = True
 
     @property
@@ -69,7 +71,8 @@ def load_catalog(corpus_dir: Path) -> dict[str, DocumentInfo]:
     entries: dict[str, DocumentInfo] = {}
     for position, item in enumerate(raw.get("document", []), start=1):
         try:
-            info = DocumentInfo(**{k: str(v) for k, v in item.items()})
+            fields: dict[str, Any] = {k: tuple(map(str, v)) if isinstance(v, list) else str(v) for k, v in item.items()}
+            info = DocumentInfo(**fields)
         except TypeError as exc:
             raise CatalogError(f"{path}: document #{position} is malformed: {exc}") from exc
         if info.kind not in KINDS:

@@ -1,7 +1,7 @@
 """Chunk stage: split cleaned text by its structure, then by sentences, sized by word pieces.
 
-Headings, "Article N", numbered paragraphs and plain-text headings give each chunk a section path
-such as `Article 99 > 3`, so a citation says where in a document its passage is. Inside a
+Headings, "Article N", "ANNEX III", numbered paragraphs and plain-text headings give each chunk a
+section path such as `Article 99 > 3` or `ANNEX III > 4`, so a citation says where in a document its passage is. Inside a
 section whole sentences are packed until the chunk, with its heading prefix, would exceed the
 embedding model's limit: a longer chunk would be silently truncated when embedded.
 
@@ -22,6 +22,7 @@ from assistant.sentences import sentence_spans
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _ARTICLE = re.compile(r"^(Article\s+\d+[a-z]?)\b", re.IGNORECASE)
+_ANNEX = re.compile(r"^(?:#{1,6}\s+)?(ANNEX\s+[IVXLC]+)\b(.*)$")
 _NUMBERED = re.compile(r"^\s*(?:\*\*)?(\d{1,3})\.(?:\*\*)?\s+\S")
 _LIST = re.compile(r"^\s*([-*•➤]|\(?[a-z0-9ivx]{1,4}[.)])\s")
 
@@ -140,18 +141,22 @@ def _sections(text: str) -> list[_Section]:
         if text[start:at].strip():
             sections.append(_Section(tuple(label for _, label in stack), heading, start, at))
 
+    in_annex = False
     for index, match in enumerate(lines):
         line = match.group().strip()
         if not line:
             continue
-        level, label, title = _structure(line, lines, index, marked, heading_counts)
+        level, label, title = _structure(line, lines, index, marked, heading_counts, in_annex)
         if level is None:
             continue
-        if not sections and not text[start : match.start()].strip() and level != 99 and not _ARTICLE.match(label):
+        # Articles and annexes restart the path.
+        top = bool((_ARTICLE.match(label) and not in_annex) or _ANNEX.match(label))
+        if not sections and not text[start : match.start()].strip() and level != 99 and not top:
             start = match.end()  # the document's own title opens it: not a section of it
             continue
         close(match.start())
-        if _ARTICLE.match(label):
+        in_annex = in_annex or bool(_ANNEX.match(label))
+        if top:
             stack = [(level, label)]
         else:
             stack = [(lv, lb) for lv, lb in stack if lv < level] + [(level, label)]
@@ -163,18 +168,27 @@ def _sections(text: str) -> list[_Section]:
 
 
 def _structure(
-    line: str, lines: list[re.Match[str]], index: int, marked: bool, heading_counts: Counter[str]
+    line: str, lines: list[re.Match[str]], index: int, marked: bool, heading_counts: Counter[str], in_annex: bool
 ) -> tuple[int | None, str, str]:
-    """(level, path label, heading text) when the line opens a section, else (None, '', '')."""
+    """(level, path label, heading text) when the line opens a section, else (None, '', '').
+
+    Annexes follow the articles and hold none, so once inside one an "Article N" heading is a
+    reference an extractor promoted to a heading, not the start of an article.
+    """
+    annex = _ANNEX.match(line)
+    if annex and (line.startswith("#") or not annex.group(2).strip()):
+        return 1, annex.group(1), line.lstrip("# ").strip()
     md = _MD_HEADING.match(line)
     if md:
         title = md.group(2).strip("* ")
-        # A long heading that recurs is an extraction artefact (a cited act's title), not structure.
-        if heading_counts[md.group(2)] > 1 and len(title.split()) >= 4:
+        # A long heading that recurs, or a long all-capitals one, is an extraction artefact (the
+        # title of an act cited in a footnote), not structure.
+        words = len(title.split())
+        if (heading_counts[md.group(2)] > 1 and words >= 4) or (words >= 6 and title.isupper()):
             return None, "", ""
-        article = _ARTICLE.match(title)
+        article = None if in_annex else _ARTICLE.match(title)
         return len(md.group(1)), article.group(1) if article else _short(title), title
-    article = _ARTICLE.match(line)
+    article = None if in_annex else _ARTICLE.match(line)
     if article and len(line) < 120 and not line.rstrip().endswith((".", ";", ",")):
         return 2, article.group(1), line
     numbered = _NUMBERED.match(line)

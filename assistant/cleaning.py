@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import pairwise
 
 from assistant.loaders import PAGE_BREAK
 
 MIN_REPEATS = 3
 _DIGITS = re.compile(r"\d+")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)  # markup comments (a converter's metadata) are not text
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]*\)")  # [text](url) -> text
 _INLINE_MARKUP = re.compile(r"</?(?:sup|sub)>")  # 43<sup>rd</sup> -> 43rd
 _HYPHEN_BREAK = re.compile(r"([A-Za-z]{2,})-\n[ \t]*([a-z][A-Za-z]*)")
@@ -29,6 +31,7 @@ _LIST_OR_HEADING = re.compile(r"^\s*(#{1,6}\s|[-*•➤]\s|\*\*\d+\.\*\*|\(?[a-z
 def clean_text(text: str) -> str:
     """Apply every cleaning rule, keeping page breaks (form feeds) where they were."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = _COMMENT.sub("", text)
     text = drop_repeated_furniture(text)
     text = _MD_LINK.sub(r"\1", text)
     text = _INLINE_MARKUP.sub("", text)
@@ -59,7 +62,7 @@ shape goes, wherever it stands (the last page's footer has no header after it). 
     content = [i for i, line in enumerate(lines) if line.strip() and PAGE_BREAK not in line]
     shapes = {i: _shape(lines[i]) for i in content}
     line_counts = Counter(shapes.values())
-    pairs = list(zip(content, content[1:]))
+    pairs = list(pairwise(content))
     pair_counts = Counter((shapes[a], shapes[b]) for a, b in pairs)
     furniture_shapes: set[str] = set()
     for a, b in pairs:

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -29,9 +30,9 @@ from assistant.embedding import SentenceTransformerEmbedding, resolve_model_path
 from assistant.ingestion import IngestSummary, ingest
 from assistant.llms import build_llm
 from assistant.prompts import CANNOT_ANSWER
-from assistant.retrieval import Filters, HybridRetriever
+from assistant.retrieval import Filters, HybridRetriever, named_documents
 from assistant.settings import Settings
-from assistant.store import ChunkStore, IndexUnavailable
+from assistant.store import ChunkStore, IndexUnavailable, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class Assistant:
     def model_names(self) -> dict[str, str]:
         llm = self.settings.llm
         name = {"none": "", "llama-cpp": llm.model_path or "bundled:SmolLM2-135M-Instruct", "openai": llm.model}
-        return {"embedding": self.settings.index_shape()["embedding_model"], "llm": f"{llm.backend}:{name[llm.backend]}".rstrip(":")}
+        return {"embedding": str(self.settings.index_shape()["embedding_model"]), "llm": f"{llm.backend}:{name[llm.backend]}".rstrip(":")}
 
     def ingest(self, rebuild: bool = False, show_progress: bool = False) -> IngestSummary:
         return ingest(self.settings, self.embed_model, self.store, rebuild=rebuild, show_progress=show_progress)
@@ -101,14 +102,14 @@ class Assistant:
         question = check_question(question, self.settings.answer.max_question_chars)
         began = time.perf_counter()
         manifest = self.store.check_ready()
+        filters, notices = self.scope(question, filters, manifest)
         retriever = HybridRetriever(self.store, self.embed_model, self.settings.retrieval, filters)
-        notices: list[str] = []
         llm = None
         try:
             llm = self.llm
-        except Exception as exc:  # the LLM is optional: any failure to build it means extractive answers
+        except Exception as exc:  # noqa: BLE001 -- the LLM is optional: failing to build it means extractive answers
             notices.append(f"The language model is unavailable ({exc}); this answer is extracted from the sources.")
-        synthesizer = CitedAnswerSynthesizer(self.embed_model, self.settings.answer, llm, on_token)
+        synthesizer = CitedAnswerSynthesizer(self.embed_model, self.settings.answer, self.store.knows, llm, on_token)
         engine = RetrieverQueryEngine(retriever=retriever, response_synthesizer=synthesizer)
         bundle = QueryBundle(question)
         try:
@@ -130,15 +131,33 @@ class Assistant:
             notices.append(
                 f"The language model failed ({exc.__class__.__name__}); this answer is extracted from the sources."
             )
-            response = CitedAnswerSynthesizer(self.embed_model, self.settings.answer, None, on_token).synthesize(bundle, nodes)
+            extractive = CitedAnswerSynthesizer(self.embed_model, self.settings.answer, self.store.knows, None, on_token)
+            response = extractive.synthesize(bundle, nodes)
         done = time.perf_counter()
-        draft: AnswerDraft = response.metadata["draft"]
-        searched = sorted({entry["title"] for entry in manifest.documents.values()})
+        draft: AnswerDraft = (response.metadata or {})["draft"]
+        chosen = filters.doc_ids if filters is not None and filters.doc_ids else None
+        searched = sorted({e["title"] for e in manifest.documents.values() if chosen is None or e["doc_id"] in chosen})
         return self._record(question, draft, response.source_nodes, nodes, notices + draft.notices, searched, filters, {
             "retrieve": (retrieved_at - began) * 1000,
             "answer": (done - retrieved_at) * 1000,
             "total": (done - began) * 1000,
         })
+
+    def scope(self, question: str, filters: Filters | None, manifest: Manifest) -> tuple[Filters | None, list[str]]:
+        """Narrow retrieval to the documents a question names, unless documents were chosen already.
+
+        "According to the OECD, ..." is answered from the OECD Recommendation, never from a passage
+        of another document that happens to sit closer to the question's words.
+        """
+        if filters is not None and filters.doc_ids:
+            return filters, []
+        entries = manifest.documents.values()
+        named = named_documents(question, {e["doc_id"]: e.get("aliases", []) for e in entries})
+        if not named:
+            return filters, []
+        titles = [e["title"] for e in entries if e["doc_id"] in named]
+        notice = f"Searched only {'; '.join(titles)}, which the question names."
+        return replace(filters or Filters(), doc_ids=named), [notice]
 
     def _record(
         self,
@@ -154,8 +173,10 @@ class Assistant:
         answer = draft.text
         if draft.refused:
             scope = f" (filters: {filters.describe()})" if filters and filters.describe() else ""
+            missing = draft.evidence.missing
+            reason = f" The passages found do not mention {', '.join(missing)}." if missing else ""
             answer = (
-                f"{CANNOT_ANSWER}. Documents searched{scope}: {'; '.join(searched)}. "
+                f"{CANNOT_ANSWER}.{reason} Documents searched{scope}: {'; '.join(searched)}. "
                 "The nearest passages are listed below; they may help you rephrase the question."
             )
         citations = [

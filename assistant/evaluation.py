@@ -60,8 +60,7 @@ def run_eval(assistant: Any, qa_path: Path, out_dir: Path) -> dict[str, Any]:
     records = [assistant.ask(item["question"]) for item in items]
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "results.jsonl", "w", encoding="utf-8") as handle:
-        for item, record in zip(items, records):
-            handle.write(json.dumps({"id": item["id"], **record}, ensure_ascii=False) + "\n")
+        handle.writelines(json.dumps({"id": item["id"], **record}, ensure_ascii=False) + "\n" for item, record in zip(items, records))
     summary = {**summarise(items, records), "index_hash": assistant.settings.index_hash(), "qa_set": str(qa_path)}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -12,12 +12,13 @@ index and the manifest in step with Chroma.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ def ingest(
         manifest = store.manifest() or Manifest(shape=settings.index_shape())
         seen: set[str] = set()
         to_embed: list[Document] = []
+        aliases: dict[str, list[str]] = {}
         used_ids = {info.id for info in catalog.values()}
         for path in corpus_files(settings.corpus_dir):
             key = path.relative_to(settings.corpus_dir).as_posix()
@@ -141,7 +143,10 @@ def ingest(
             if path.suffix.lower() not in SUPPORTED:
                 summary.skipped.append({"file": key, "reason": f"unsupported file type {path.suffix or '(none)'}"})
                 continue
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            entry = catalog.get(key) or catalog.get(path.name)
+            # The catalog entry is hashed with the file: its title and aliases shape chunks and scope.
+            catalogued = json.dumps(entry.as_dict() if entry else None, sort_keys=True).encode()
+            digest = hashlib.sha256(path.read_bytes() + catalogued).hexdigest()
             previous = manifest.documents.get(key)
             if previous and previous["sha256"] == digest:
                 continue
@@ -151,14 +156,15 @@ def ingest(
                 reason = str(exc) + ("; the previously indexed version is kept" if previous else "")
                 summary.skipped.append({"file": key, "reason": reason})
                 continue
-            info = catalog.get(key) or catalog.get(path.name)
+            info = entry
             if info is None:
                 info = uncatalogued(path, next((ln for ln in text.splitlines() if ln.strip()), ""))
                 while info.id in used_ids:
-                    info = DocumentInfo(**{**info.as_dict(), "id": info.id + "-x"})
+                    info = replace(info, id=info.id + "-x")
                 summary.warnings.append(f"{key} is not in {CATALOG_FILE}; ingested as {info.id!r} titled {info.title!r}")
             used_ids.add(info.id)
             to_embed.append(_document(info, key, digest, text))
+            aliases[key] = list(info.aliases)
 
         nodes = _pipeline(settings, embed_model).run(documents=to_embed, show_progress=show_progress) if to_embed else []
         by_doc: dict[str, list[BaseNode]] = defaultdict(list)
@@ -183,6 +189,7 @@ def ingest(
                 "title": document.metadata["title"],
                 "sha256": document.metadata["sha256"],
                 "chunks": len(doc_nodes),
+                "aliases": aliases[key],
                 "indexed_at": now,
             }
             summary.embedded += len(doc_nodes)

@@ -9,7 +9,9 @@ embedding model blurs. Reciprocal-rank fusion needs no score calibration between
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +64,26 @@ class Filters:
     def describe(self) -> str:
         parts = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, _, v in self._clauses()]
         return "; ".join(parts)
+
+
+def named_documents(question: str, aliases: dict[str, Sequence[str]]) -> tuple[str, ...]:
+    """The ids of the documents a question names by one of their catalog aliases.
+
+    An all-capitals alias (an acronym such as `CPA`) must match in capitals; others match in any case.
+
+    >>> named_documents("What does the OECD say, and the AI act?", {"oecd": ["OECD"], "eu": ["AI Act"], "cpa": ["CPA"]})
+    ('oecd', 'eu')
+    >>> named_documents("Is the oecd cpa mentioned?", {"oecd": ["OECD"], "cpa": ["CPA"]})
+    ()
+    """
+    named = []
+    for doc_id, names in aliases.items():
+        for name in names:
+            pattern = rf"(?<![\w/-]){re.escape(name)}(?![\w/-])"
+            if re.search(pattern, question, 0 if name.isupper() else re.IGNORECASE):
+                named.append(doc_id)
+                break
+    return tuple(named)
 
 
 def _end_key(iso: str) -> int:

@@ -27,8 +27,8 @@ from pydantic_settings import (
 
 # Bumped whenever cleaning or chunking rules change, so that an index built by older rules is
 # recognised as stale (it is part of the index's settings hash).
-CLEANING_VERSION = 1
-CHUNKING_VERSION = 1
+CLEANING_VERSION = 2
+CHUNKING_VERSION = 3
 
 
 class _Group(BaseModel):
@@ -57,9 +57,11 @@ class ChunkingSettings(_Group):
 
 
 class RetrievalSettings(_Group):
-    dense_top_k: int = Field(30, ge=1, description="Passages taken from the vector search.")
+    dense_top_k: int = Field(10, ge=1, description="Passages taken from the vector search.")
     keyword_top_k: int = Field(30, ge=1, description="Passages taken from the BM25 search.")
-    fusion_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant k.")
+    fusion_k: int = Field(
+        5, ge=1, description="Reciprocal-rank-fusion constant k (small: the top ranks count most)."
+    )
     top_n: int = Field(10, ge=5, description="Passages kept after fusion (the `retrieved` list).")
 
 
@@ -67,7 +69,7 @@ class AnswerSettings(_Group):
     passages: int = Field(5, ge=1, description="Top fused passages the answer may draw on.")
     max_sentences: int = Field(3, ge=1, description="Most sentences in an extractive answer.")
     refusal_threshold: float = Field(
-        0.45,
+        0.6912,
         description="Evidence score below which the assistant refuses; calibrated on "
         "evals/governance_qa.jsonl with `python -m assistant calibrate`.",
     )

@@ -20,19 +20,19 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nltk.stem.porter import PorterStemmer
 
 from assistant.settings import Settings
 
 COLLECTION = "governance-passages"
+_STEMMER = PorterStemmer()
 _STOPWORDS = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to was were "
-    "will with what which who whom how when where why do does did not no can could should would "
-    "may might shall their they them there these those than then so such into about also been "
-    "being but if i we you he she our your his her all any each other more most some".split()
+    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "will", "with", "what", "which", "who", "whom", "how", "when", "where", "why", "do", "does", "did", "not", "no", "can", "could", "should", "would", "may", "might", "shall", "their", "they", "them", "there", "these", "those", "than", "then", "so", "such", "into", "about", "also", "been", "being", "but", "if", "i", "we", "you", "he", "she", "our", "your", "his", "her", "all", "any", "each", "other", "more", "most", "some"]
 )
 
 
@@ -41,9 +41,14 @@ class IndexUnavailable(RuntimeError):
 
 
 def keyword_tokens(text: str) -> list[str]:
-    """Lower-cased words and numbers without stop words; plural `s` folded, so `fines` ~ `fine`."""
+    """Lower-cased, Porter-stemmed words and numbers without stop words: `fines` ~ `fined` ~ `fine`."""
     words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.sub(r"['’]s\b", "", text.lower()))
-    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words if w not in _STOPWORDS]
+    return [_stem(w) for w in words if w not in _STOPWORDS]
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _STEMMER.stem(word)
 
 
 @dataclass
@@ -251,6 +256,11 @@ class ChunkStore:
                 "run `python -m assistant ingest --rebuild`."
             ) from exc
 
+    def knows(self, term: str) -> bool:
+        """Whether a keyword token (see `keyword_tokens`) occurs anywhere in the index."""
+        self._load_keyword()
+        return self._bm25 is not None and term in self._bm25.vocab_dict
+
     def dense_search(self, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> list[StoredChunk]:
         k = min(k, self.count())
         if k == 0:
@@ -266,7 +276,7 @@ class ChunkStore:
     def keyword_search(self, query: str, k: int, allowed: Any = None) -> list[StoredChunk]:
         """BM25 top-k; `allowed(row) -> bool` applies the metadata filters."""
         self._load_keyword()
-        tokens = [t for t in keyword_tokens(query) if self._bm25 is not None and t in self._bm25.vocab_dict]
+        tokens = [t for t in keyword_tokens(query) if self.knows(t)]
         if not tokens or self._bm25 is None:
             return []
         mask = None

@@ -85,7 +85,7 @@ def _plain(sentence: str) -> str:
 
 def _mark(sentence: str) -> str:
     """Put the unsupported mark before the sentence's final punctuation, after its markers."""
-    match = re.match(r"(.*?)([.!?]?)$", sentence, re.S)
+    match = re.match(r"(.*?)([.!?]?)$", sentence, re.DOTALL)
     body, stop = (match.group(1), match.group(2)) if match else (sentence, "")
     if MARKER.search(body):
         return f"{body} {UNSUPPORTED_MARK}{stop}"

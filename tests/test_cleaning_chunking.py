@@ -37,6 +37,10 @@ def test_furniture_removed_and_prose_kept() -> None:
     assert "through the clear manifestation of will by the person" in eu
 
 
+def test_markup_comments_are_not_text() -> None:
+    assert clean_text("<!-- METADATA: Parser: x -->\n# Title\n\nBody text.\n") == "# Title\n\nBody text.\n"
+
+
 def test_sentences_respect_abbreviations_and_paragraph_numbers() -> None:
     assert split_sentences("3. Non-compliance is fined. See Art. 5, e.g. here.") == [
         "3. Non-compliance is fined.",
@@ -54,7 +58,10 @@ def test_eu_chunks_carry_article_paths_and_fit_the_model(counter: TokenCounter) 
     title = "Regulation (EU) 2024/1689"
     chunks = StructureChunker(198, counter.count).split(text, title)
     sections = {c.section for c in chunks}
-    assert {"Article 99 > 3", "Article 5 > 1", "Article 113"} <= sections
+    assert {"Article 99 > 3", "Article 5 > 1", "Article 113", "Article 3 > (1)", "ANNEX III > 4"} <= sections
+    # Annexes hold no articles: a heading an extractor made of "Article 49" inside Annex VIII is not one.
+    annex_viii = [c for c in chunks if "Information to be submitted by providers" in c.text]
+    assert annex_viii and all(not c.section.startswith("Article") for c in annex_viii)
     penalty = next(c for c in chunks if c.section == "Article 99 > 3")
     assert "EUR 35 000 000" in penalty.text
     assert text[penalty.start : penalty.end] == penalty.text

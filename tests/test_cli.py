@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "assistant", *args],
-        capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})}, timeout=300,
+        capture_output=True, text=True, check=False, cwd=ROOT, env={**os.environ, **(env or {})}, timeout=300,
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from llama_index.core.schema import NodeWithScore, TextNode
 
+from assistant.answering import asked_kind, missing_anchors, states_kind
 from assistant.calibration import choose_threshold
 from assistant.engine import QuestionError, check_question
-from assistant.retrieval import Filters, fuse
+from assistant.retrieval import Filters, fuse, named_documents
 from assistant.settings import Settings, settings_table
 from assistant.verification import UNSUPPORTED_MARK, supports, verify
 from tests.conftest import ROOT
@@ -92,3 +94,59 @@ def test_unknown_setting_fails_loudly() -> None:
 
 def test_readme_settings_table_matches_the_code() -> None:
     assert settings_table() in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+ALIASES = {"oecd": ["OECD"], "eu": ["AI Act", "Regulation (EU) 2024/1689"], "cpa": ["CPA"], "unf": ["UN Foundation"]}
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("What does the OECD recommend on transparency?", ("oecd",)),
+        ("Which fines does the EU AI Act set?", ("eu",)),
+        ("Is Regulation (EU) 2024/1689 in force?", ("eu",)),
+        ("Compare the UN Foundation summary with the CPA note.", ("cpa", "unf")),
+        ("Who spoke about the cpa?", ()),  # an acronym must be in capitals
+        ("What does the OECDX report say?", ()),
+        ("What is transparency?", ()),
+    ],
+)
+def test_named_documents(question: str, named: tuple[str, ...]) -> None:
+    assert set(named_documents(question, ALIASES)) == set(named)
+
+
+def _passage(text: str, section: str = "") -> NodeWithScore:
+    return NodeWithScore(node=TextNode(text=text, metadata={"section": section}))
+
+
+@pytest.mark.parametrize(
+    ("question", "passage", "missing"),
+    [
+        ("What share of research comes from Asia?", "2% of research comes from Africa.", ["Asia"]),
+        ("What share of research comes from Africa?", "2% of research comes from Africa.", []),
+        ("Who chaired the Board in 2025?", "The Board was established in 2024.", ["2025"]),
+        ("What does Article 99(3) say?", "Fines of EUR 35 000 000 apply.", []),  # the section is part of the passage
+        ("What does Article 98 say?", "Fines of EUR 35 000 000 apply.", ["98"]),
+    ],
+)
+def test_missing_anchors(question: str, passage: str, missing: list[str]) -> None:
+    known = {"africa", "research", "board", "articl", "fine"}
+    assert missing_anchors(question, [_passage(passage, "Article 99 > 3")], known.__contains__) == missing
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "kind", "states"),
+    [
+        ("When does the Act apply?", "It applies from 2 August 2026.", "date", True),
+        ("When does the Act apply?", "It applies to providers.", "date", False),
+        ("What must deployers do when publishing deep fakes?", "They must disclose it.", None, False),
+        ("At what time does the event start?", "Doors open at 13:30.", "date", True),
+        ("How many experts sit on the panel?", "The panel was created in 2025.", "quantity", False),
+        ("How many experts sit on the panel?", "Forty experts sit on it.", "quantity", True),
+        ("How much does AI add by 2030?", "USD 15.7 trillion by 2030.", "quantity", True),
+        ("How much does AI add by 2030?", "A great deal by 2030.", "quantity", False),
+    ],
+)
+def test_asked_kind_and_sentences_that_state_it(question: str, sentence: str, kind: str | None, states: bool) -> None:
+    assert asked_kind(question) == kind
+    assert states_kind(sentence, kind, question) is states
