@@ -35,7 +35,10 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount)\b", re.IGNORECASE)
 _ASKS_DATE = re.compile(r"^(?:by |from |since |until )?when\b|\b(?:what|which) (?:date|day|year)\b|\bat what time\b", re.IGNORECASE)
 _MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
-_HAS_DATE = re.compile(rf"\b(?:{_MONTH})\b|\b(?:19|20)\d\d\b|\b\d{{1,2}}[:.]\d{{2}}\b")
+# A date, a clock time, or a time relative to an event ("on the twentieth day following", "within 24 hours").
+_HAS_DATE = re.compile(
+    rf"\b(?:{_MONTH})\b|\b(?:19|20)\d\d\b|\b\d{{1,2}}[:.]\d{{2}}\b|\b(?:days?|weeks?|months?|years?|hours?)\b"
+)
 _NUMBER_WORD = re.compile(
     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
     r"thousand|million|billion|trillion|half|third|quarter|dozen)\b",
@@ -169,6 +172,7 @@ def rank_sentences(
 def missing_anchors(question: str, nodes: Sequence[NodeWithScore], known_term: Callable[[str], bool]) -> list[str]:
     """The question's numbers absent from the passages, and its names absent from the whole index.
 
+    >>> from llama_index.core.schema import TextNode
     >>> node = NodeWithScore(node=TextNode(text="Only 2% of AI research originates in Africa.", metadata={}))
     >>> missing_anchors("What share of AI research in 2025 comes from Asia?", [node], lambda t: t != "asia")
     ['2025', 'Asia']
