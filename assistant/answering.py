@@ -45,6 +45,7 @@ _NUMBER_WORD = re.compile(
     re.IGNORECASE,
 )
 KIND_BOOST = 0.15  # how far a sentence of the asked-for kind (a date for "when") moves up the ranking
+KIND_WINDOW = 5  # a date or figure must be among this many best sentences, or the question is refused
 # A capitalised word inside the question (not its first word): a name, an acronym, a place.
 _NAME = re.compile(r"(?<!^)(?<![.?!:] )\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)")
 
@@ -53,9 +54,10 @@ _NAME = re.compile(r"(?<!^)(?<![.?!:] )\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)")
 class Evidence:
     """How well the retrieved passages match the question.
 
-    The assistant refuses when `missing` names an anchor of the question (a number the passages
-    never state, a name no indexed document contains) or when `score` is below the calibrated
-    threshold: a near-miss passage about Africa must not answer a question about Asia.
+    The assistant refuses when `missing` names what the question needs and the evidence lacks (a
+    number the passages never state, a name no indexed document contains, a date for "When...?",
+    a figure for "How many...?") or when `score` is below the calibrated threshold: a near-miss
+    passage about Africa must not answer a question about Asia.
     """
 
     best_sentence_similarity: float
@@ -197,7 +199,7 @@ def assess(
     ranked, evidence = rank_sentences(question, nodes, embed_model)
     evidence.missing = [repr(anchor) for anchor in missing_anchors(question, nodes, known_term)]
     kind = asked_kind(question)
-    if kind and not any(c.states_asked for c in ranked[:5]):
+    if kind and not any(c.states_asked for c in ranked[:KIND_WINDOW]):
         evidence.missing.append(f"a {kind}")
     return ranked, evidence
 
