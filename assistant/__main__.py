@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--doc", action="append", default=[], help="only this document id (repeatable)")
     ask.add_argument("--issuer", action="append", default=[], help="only this issuing body (repeatable)")
     ask.add_argument("--kind", action="append", default=[], help="only this kind of document (repeatable)")
+    ask.add_argument("--part", action="append", default=[], help="only this article or annex, e.g. 'Article 5' (repeatable)")
     ask.add_argument("--from", dest="date_from", default="", help="documents dated on or after (YYYY[-MM[-DD]])")
     ask.add_argument("--to", dest="date_to", default="", help="documents dated on or before (YYYY[-MM[-DD]])")
 
@@ -98,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
 
         print(json.dumps(run_eval(assistant, args.qa_set, args.out), indent=2))
         return 0
-    filters = Filters(tuple(args.doc), tuple(args.issuer), tuple(args.kind), args.date_from, args.date_to)
+    filters = Filters(tuple(args.doc), tuple(args.issuer), tuple(args.kind), args.date_from, args.date_to, tuple(args.part))
     record = assistant.ask(args.question, filters)
     if args.json:
         print(json.dumps(record, ensure_ascii=False))

@@ -70,6 +70,7 @@ class StructureNodeParser(NodeParser):
                     metadata={
                         **meta,
                         "section": chunk.section,
+                        "part": chunk.section.split(" > ")[0],
                         "heading": chunk.heading,
                         "page": chunk.page or 0,
                         "start": chunk.start,

@@ -1,7 +1,8 @@
 """Retrieve stage: dense (Chroma) and keyword (BM25) search fused by reciprocal rank, with filters.
 
 Dense search finds paraphrases; BM25 finds names, numbers and article references that a small
-embedding model blurs. Reciprocal-rank fusion needs no score calibration between the two.
+embedding model blurs; a question that cites an article or annex also gets that part's own
+passages ranked. Reciprocal-rank fusion needs no score calibration between the two.
 
     >>> fuse([["a", "b"], ["b", "c"]], k=60)[0][0]
     'b'
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llama_index.core.retrievers import BaseRetriever
@@ -37,10 +38,12 @@ class Filters:
     kinds: tuple[str, ...] = ()
     date_from: str = ""
     date_to: str = ""
+    parts: tuple[str, ...] = ()  # top-level sections such as `Article 5` or `ANNEX III`
 
     def _clauses(self) -> list[tuple[str, str, Any]]:
         clauses: list[tuple[str, str, Any]] = []
-        for key, values in (("doc_id", self.doc_ids), ("issuer", self.issuers), ("kind", self.kinds)):
+        fields = (("doc_id", self.doc_ids), ("issuer", self.issuers), ("kind", self.kinds), ("part", self.parts))
+        for key, values in fields:
             if values:
                 clauses.append((key, "$in", list(values)))
         if self.date_from:
@@ -64,6 +67,22 @@ class Filters:
     def describe(self) -> str:
         parts = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, _, v in self._clauses()]
         return "; ".join(parts)
+
+
+_PART_REFERENCE = re.compile(r"\b(Article|Annex)\s+(\d+[a-z]?|[IVXLC]+)\b", re.IGNORECASE)
+
+
+def referenced_parts(question: str) -> tuple[str, ...]:
+    """The articles and annexes a question cites, spelt as chunk `part`s.
+
+    >>> referenced_parts("How does Article 3 define it, and what does Annex iii list? See Article 6(1).")
+    ('Article 3', 'ANNEX III', 'Article 6')
+    """
+    parts = [
+        f"Article {number}" if kind.lower() == "article" else f"ANNEX {number.upper()}"
+        for kind, number in _PART_REFERENCE.findall(question)
+    ]
+    return tuple(dict.fromkeys(parts))
 
 
 def named_documents(question: str, aliases: dict[str, Sequence[str]]) -> tuple[str, ...]:
@@ -141,11 +160,19 @@ class HybridRetriever(BaseRetriever):
         after_dense = time.perf_counter()
         keyword = self.store.keyword_search(query_bundle.query_str, self.settings.keyword_top_k, self.filters.allows)
         after_keyword = time.perf_counter()
+        # "What does Article 5 say?" also ranks the passages of Article 5 itself, by meaning.
+        parts = referenced_parts(query_bundle.query_str)
+        cited = (
+            self.store.dense_search(vector, self.settings.dense_top_k, replace(self.filters, parts=parts).where())
+            if parts
+            else []
+        )
         chunks: dict[str, StoredChunk] = {c.id: c for c in keyword}
-        chunks.update({c.id: c for c in dense})
-        dense_scores = {c.id: c.score for c in dense}
+        chunks.update({c.id: c for c in cited + dense})
+        dense_scores = {c.id: c.score for c in cited + dense}
         keyword_scores = {c.id: c.score for c in keyword}
-        fused = fuse([[c.id for c in dense], [c.id for c in keyword]], self.settings.fusion_k)
+        rankings = [[c.id for c in dense], [c.id for c in keyword], [c.id for c in cited]]
+        fused = fuse([r for r in rankings if r], self.settings.fusion_k)
         nodes = []
         for chunk_id, score in fused[: self.settings.top_n]:
             chunk = chunks[chunk_id]

@@ -220,7 +220,7 @@ class ChunkStore:
 
         everything = self.collection.get(include=["documents", "metadatas"])
         rows = [
-            {"id": i, **{k: m.get(k) for k in ("doc_id", "issuer", "kind", "date_key")}}
+            {"id": i, **{k: m.get(k) for k in ("doc_id", "issuer", "kind", "date_key", "part")}}
             for i, m in zip(everything["ids"], everything["metadatas"])
         ]
         corpus = [keyword_tokens(_keyword_text(t, m)) for t, m in zip(everything["documents"], everything["metadatas"])]

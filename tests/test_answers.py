@@ -103,6 +103,13 @@ def test_record_has_the_promised_shape(assistant: Assistant) -> None:
     assert record["index_hash"] == assistant.settings.index_hash()
 
 
+def test_a_cited_article_is_searched_by_its_parts(assistant: Assistant) -> None:
+    only = assistant.ask("What must providers and deployers ensure?", Filters(parts=("Article 4",)))
+    assert {r["section"].split(" > ")[0] for r in only["retrieved"]} == {"Article 4"}
+    cited = assistant.ask("What does Article 4 of the AI Act require of providers and deployers?")
+    assert cited["retrieved"][0]["section"] == "Article 4" and "AI literacy" in cited["retrieved"][0]["text"]
+
+
 def test_filters_restrict_retrieval(assistant: Assistant) -> None:
     record = assistant.ask("What do the documents say about transparency?", Filters(kinds=("recommendation",)))
     assert {r["doc_id"] for r in record["retrieved"]} == {"oecd-ai-2019"}
