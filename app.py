@@ -1,43 +1,56 @@
-"""The chat window: `python app.py` serves the assistant at http://127.0.0.1:7860.
+"""The chat window diplomats use and the source view staff check: `python app.py`.
 
-Thin by design: `build_app(assistant)` returns the Gradio Blocks, so handlers can be tested without
-a server; the index is built in the background on first run while the page already answers.
+`build_app(assistant)` returns the Gradio Blocks, so the handlers can be tested without a server;
+`main()` launches it. The page serves at once: the index is opened (or built, on the first run) in
+the background while the page says so. Rendering lives in `assistant.views`; this module wires
+events to the `Assistant`.
 """
 
 from __future__ import annotations
 
+import argparse
 import html
+import json
 import os
+import queue
+import sys
+import tempfile
 import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from assistant import Assistant, QuestionError, Settings
+from assistant import Assistant, Filters, QuestionError, Settings
+from assistant.catalog import CatalogError, load_catalog
+from assistant.exports import answer_markdown, append_feedback, audit_record, feedback_entry
 from assistant.store import IndexUnavailable
+from assistant.views import answer_view, citation_label, comparison_view, passage_view
 
-
-def render_answer(record: dict[str, Any]) -> str:
-    """Markdown for one answer: the text, notices, unsupported sentences and the sources."""
-    lines = [html.escape(record["answer"])]
-    lines += [f"\n> **Note:** {html.escape(n)}" for n in record["notices"]]
-    if record["unsupported"]:
-        lines.append("\n**Not supported by the cited passages:** " + " ".join(html.escape(s) for s in record["unsupported"]))
-    if record["refused"]:
-        lines.append("\n**Nearest passages:**")
-        lines += [f"- *{html.escape(r['doc_id'])}, {html.escape(r['section'] or 'start')}*: {html.escape(r['text'][:240])}"
-                  for r in record["retrieved"][:3]]
-    else:
-        lines.append("\n**Sources**")
-        for c in record["citations"]:
-            page = f", page {c['page']}" if c["page"] else ""
-            lines.append(f"{c['n']}. *{html.escape(c['title'])}*, {html.escape(c['issuer'])}, {c['date']}; "
-                         f"{html.escape(c['section'] or 'opening')}{page}")
-    return "\n".join(lines)
+EXAMPLES = [
+    "What fines apply to prohibited AI practices under the EU AI Act?",
+    "How much could AI contribute to the global economy by 2030?",
+    "What are the OECD principles for responsible stewardship of trustworthy AI?",
+    "How do these documents frame the digital divide?",
+]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_AUDIT_DIR = tempfile.TemporaryDirectory(prefix="assistant-audit-")
+CSS = """
+.passage-context { white-space: pre-wrap; max-height: 24em; overflow-y: auto; font-size: 0.92em;
+                   border-left: 3px solid #ccc; padding-left: 0.6em; }
+.passage-context mark.cited-span { background: #ffe58a; padding: 0 2px; }
+.catalog-entry th { text-align: left; padding-right: 1em; font-weight: 600; }
+"""
 
 
 class IndexBuilder:
-    """Builds the index once in the background, so the page serves while the model loads."""
+    """Opens the index, building or updating it on first run, in the background.
+
+    The page is served meanwhile and says that the model is loading; a failure is kept and shown
+    (the app keeps serving, and the message says what to run).
+    """
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
@@ -45,49 +58,279 @@ class IndexBuilder:
         self.ready = threading.Event()
 
     def start(self) -> None:
-        def work() -> None:
-            try:
-                self.assistant.ingest()
-            except Exception as exc:  # noqa: BLE001 -- reported in the chat; the app keeps serving
-                self.error = str(exc)
-            finally:
-                self.ready.set()
+        threading.Thread(target=self._work, daemon=True, name="index-builder").start()
 
-        threading.Thread(target=work, daemon=True, name="index-builder").start()
+    def _work(self) -> None:
+        try:
+            self.assistant.ingest()
+            self.assistant.embed_model.get_query_embedding("warm-up")  # the first question answers at full speed
+        except Exception as exc:  # noqa: BLE001 -- reported in the page; the app keeps serving
+            self.error = str(exc)
+        finally:
+            self.ready.set()
+
+    def status(self) -> str:
+        if not self.ready.is_set():
+            return "⏳ Loading the embedding model and the index (the first start builds it: about a minute)…"
+        if self.error:
+            return f"⚠️ The index could not be opened: {self.error}"
+        return "✅ Ready. Answers quote the indexed documents; click a source to read it in context."
+
+
+def _filters(docs: list[str], issuers: list[str], kinds: list[str], date_from: str, date_to: str) -> Filters:
+    return Filters(tuple(docs or ()), tuple(issuers or ()), tuple(kinds or ()), (date_from or "").strip(), (date_to or "").strip())
+
+
+def _stream(assistant: Assistant, question: str, filters: Filters) -> Iterator[str | dict[str, Any]]:
+    """Tokens as the answer is written (the extractive answer arrives whole), then the record."""
+    tokens: queue.Queue[str] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["record"] = assistant.ask(question, filters, on_token=tokens.put)
+        except Exception as exc:  # noqa: BLE001 -- handed back to the handler, which words it
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    while worker.is_alive() or not tokens.empty():
+        try:
+            yield tokens.get(timeout=0.05)
+        except queue.Empty:
+            continue
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["record"]
+
+
+def _audit_file(record: dict[str, Any], asked: str, assistant: Assistant) -> str:
+    """The answer's audit record as a JSON file for the download button (removed when the app exits)."""
+    audit = audit_record(record, asked, assistant.settings.index_shape())
+    path = Path(_AUDIT_DIR.name) / f"audit-{audit['time'].replace(':', '')}-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps(audit, ensure_ascii=False, indent=2), encoding="utf-8")
+    return str(path)
+
+
+def _sources(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """Radio choices (label, passage id): the citations, or a refusal's nearest passages."""
+    if record.get("citations"):
+        return [(citation_label(c), c["id"]) for c in record["citations"]]
+    return [(f"nearest {r['rank']}: {r.get('title', r['doc_id'])} — {r['section'] or 'opening'}", r["id"])
+            for r in record.get("retrieved", [])[:5]]
+
+
+class ChatHandlers:
+    """The page's event handlers, as plain methods that tests call without a server.
+
+    Per-browser-session state (`new_state()`) holds the conversation's standalone questions (for
+    follow-ups), the record behind each answer (for feedback) and the labels of the listed sources.
+    """
+
+    def __init__(self, assistant: Assistant, builder: IndexBuilder | None = None) -> None:
+        self.assistant = assistant
+        self.builder = builder
+
+    @staticmethod
+    def new_state() -> dict[str, Any]:
+        return {"history": [], "records": {}, "labels": {}}
+
+    def blocked(self) -> str | None:
+        """Why questions cannot be answered yet, or None."""
+        if self.builder is None:
+            return None
+        if not self.builder.ready.is_set():
+            return "The index is still loading (the first start builds it: about a minute); please ask again shortly."
+        return f"The index could not be opened: {self.builder.error}" if self.builder.error else None
+
+    def respond(self, question: str, chat: list[dict[str, Any]], state: dict[str, Any], compare: bool = False,
+                docs: list[str] | None = None, issuers: list[str] | None = None, kinds: list[str] | None = None,
+                date_from: str = "", date_to: str = "") -> Iterator[tuple[Any, ...]]:
+        """Stream one turn: (question box, chat, state, rewritten question, sources, Markdown copy,
+        audit download, source panel)."""
+        chat = list(chat or []) + [{"role": "user", "content": html.escape((question or "").strip())}]
+        unchanged = gr.update()
+
+        def show(reply: str, rewritten: str = "", record: dict[str, Any] | None = None) -> tuple[Any, ...]:
+            messages = chat + [{"role": "assistant", "content": reply}]
+            if record is None:
+                return "", messages, state, rewritten, gr.update(choices=[], value=None), unchanged, unchanged, unchanged
+            answered = "answer" in record
+            choices = _sources(record)
+            state["labels"] = {passage_id: label for label, passage_id in choices}
+            audit = _audit_file(record, question, self.assistant) if answered else None
+            return ("", messages, state, rewritten, gr.update(choices=choices, value=None),
+                    answer_markdown(record) if answered else "", gr.update(value=audit, visible=answered), "")
+
+        problem = self.blocked()
+        if problem:
+            yield show(problem)
+            return
+        try:
+            standalone = self.assistant.standalone(question, state["history"])
+            rewritten = f"**Searched as:** {html.escape(standalone)}" if standalone != question.strip() else ""
+            filters = _filters(docs or [], issuers or [], kinds or [], date_from, date_to)
+            yield show("Searching the documents…", rewritten)
+            if compare:
+                table = self.assistant.compare(standalone, filters)
+                record: dict[str, Any] = {"question": standalone, "citations": table["citations"], "retrieved": []}
+                reply = comparison_view(table)
+            else:
+                partial = ""
+                for piece in _stream(self.assistant, standalone, filters):
+                    if isinstance(piece, str):
+                        partial += piece
+                        yield show(html.escape(partial), rewritten)
+                    else:
+                        record = piece
+                reply = answer_view(record)
+        except (QuestionError, IndexUnavailable) as exc:
+            yield show(html.escape(str(exc)))
+            return
+        state["history"].append(standalone)
+        state["records"][len(chat)] = record if not compare else None
+        yield show(reply, rewritten, record)
+
+    def open_passage(self, chunk_id: str | None, state: dict[str, Any]) -> str:
+        """The source panel for a clicked source: the passage highlighted in its surrounding text."""
+        if not chunk_id:
+            return ""
+        try:
+            found = self.assistant.passage_context(chunk_id)
+        except IndexUnavailable as exc:
+            return f"<p>{html.escape(str(exc))}</p>"
+        label = state["labels"].get(chunk_id, found["passage"]["title"])
+        return passage_view({**found["passage"], "label": label}, found["before"], found["after"], found["document"])
+
+    def feedback(self, state: dict[str, Any], comment: str, data: gr.LikeData) -> str:
+        """Append a thumbs up/down on an answer, with the comment, to the feedback file."""
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        record = state["records"].get(index)
+        if record is None or data.liked not in (True, False):
+            return "Feedback is recorded for answers (not for comparisons)."
+        path = self.assistant.settings.serve.feedback_path
+        append_feedback(path, feedback_entry(record, bool(data.liked), comment or ""))
+        return f"Thank you: your {'👍' if data.liked else '👎'} was saved to {path}."
+
+    def document_rows(self) -> list[list[Any]]:
+        """The Documents tab: the catalog with chunk counts and when each document was indexed."""
+        try:
+            documents = self.assistant.documents()
+        except IndexUnavailable as exc:
+            return [[str(exc), "", "", "", 0, "", "", ""]]
+        return [[d["title"], d.get("issuer", ""), d.get("date", ""), d.get("kind", ""), d["chunks"],
+                 d.get("indexed_at", ""), d.get("source", ""), d.get("reuse", "")] for d in documents]
+
+    def ask(self, question: str) -> dict[str, Any]:
+        """Answer one question; returns the same record as `python -m assistant ask --json`."""
+        problem = self.blocked()
+        if problem:
+            raise gr.Error(problem)
+        try:
+            return self.assistant.ask(question)
+        except (QuestionError, IndexUnavailable) as exc:
+            raise gr.Error(str(exc)) from exc
+
+    def status(self) -> tuple[str, Any]:
+        """The status line, and the timer that polls it switched off once the index is ready."""
+        text = self.builder.status() if self.builder is not None else "✅ Ready."
+        return text, gr.Timer(active=self.builder is not None and not self.builder.ready.is_set())
+
+
+def pick_example(data: gr.SelectData) -> str:
+    return str(data.value["text"])
 
 
 def build_app(assistant: Assistant, builder: IndexBuilder | None = None) -> gr.Blocks:
-    def respond(question: str, history: list[dict[str, str]]) -> tuple[str, list[dict[str, str]]]:
-        history = history + [{"role": "user", "content": html.escape(question or "")}]
-        if builder is not None and not builder.ready.is_set():
-            reply = "The index is still being built (the first start takes about a minute); please ask again shortly."
-        elif builder is not None and builder.error:
-            reply = f"The index could not be built: {html.escape(builder.error)}"
-        else:
-            try:
-                reply = render_answer(assistant.ask(question))
-            except (QuestionError, IndexUnavailable) as exc:
-                reply = html.escape(str(exc))
-        return "", history + [{"role": "assistant", "content": reply}]
+    """The chat (Ask tab) and the catalog (Documents tab) over `assistant`."""
+    handlers = ChatHandlers(assistant, builder)
+    try:
+        catalog = list(load_catalog(assistant.settings.corpus_dir).values())
+    except CatalogError:
+        catalog = []
 
-    with gr.Blocks(title="AI-governance assistant") as app:
-        gr.Markdown("## AI-governance assistant\nAnswers cite the governance documents they come from.")
-        chat = gr.Chatbot(label="Conversation", sanitize_html=True)
-        question = gr.Textbox(label="Your question", placeholder="e.g. What fines apply to prohibited AI practices?")
-        question.submit(respond, [question, chat], [question, chat], api_name="chat")
-        gr.Examples(
-            ["What fines apply to prohibited AI practices under the EU AI Act?",
-             "How much could AI contribute to the global economy by 2030?",
-             "What are the OECD principles for responsible stewardship of trustworthy AI?"],
-            inputs=question,
-        )
+    with gr.Blocks(title="AI-governance assistant", delete_cache=(3600, 86400)) as app:
+        gr.Markdown("## AI-governance assistant\nAnswers quote the governance documents they come from; "
+                    "every sentence carries its source.")
+        status_line = gr.Markdown(builder.status() if builder else "✅ Ready.", elem_id="status")
+        with gr.Tab("Ask"), gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(label="Conversation", sanitize_html=True, height=520, elem_id="chat",
+                                  examples=[{"text": q} for q in EXAMPLES],
+                                  placeholder="Ask about the indexed AI-governance documents.")
+                rewritten = gr.Markdown(elem_id="rewritten")
+                with gr.Row():
+                    question = gr.Textbox(label="Your question", scale=5, elem_id="question",
+                                          placeholder="e.g. What fines apply to prohibited AI practices?")
+                    compare = gr.Checkbox(label="Compare documents", value=False, scale=1, elem_id="compare")
+                with gr.Accordion("Filters", open=False):
+                    with gr.Row():
+                        docs = gr.Dropdown([(d.title, d.id) for d in catalog], multiselect=True, label="Documents")
+                        issuers = gr.Dropdown(sorted({d.issuer for d in catalog}), multiselect=True, label="Issuing body")
+                        kinds = gr.Dropdown(sorted({d.kind for d in catalog}), multiselect=True, label="Kind")
+                    with gr.Row():
+                        date_from = gr.Textbox(label="From date (YYYY, YYYY-MM or YYYY-MM-DD)")
+                        date_to = gr.Textbox(label="To date")
+                with gr.Accordion("Copy, download, feedback", open=False):
+                    copy = gr.Textbox(label="Answer with citations (Markdown)", lines=4, buttons=["copy"],
+                                      interactive=False, elem_id="copy")
+                    audit = gr.DownloadButton("Download audit record (JSON)", visible=False, elem_id="audit")
+                    comment = gr.Textbox(label="Comment for 👍/👎 (optional, then click the thumb on the answer)")
+                    thanks = gr.Markdown()
+            with gr.Column(scale=2):
+                sources = gr.Radio([], label="Sources: click one to read it in context", elem_id="sources")
+                panel = gr.HTML("<p>Click a source to see the passage within its document.</p>", elem_id="passage")
+        with gr.Tab("Documents"):
+            table = gr.Dataframe(headers=["Title", "Issuing body", "Date", "Kind", "Chunks", "Indexed", "Source", "Reuse"],
+                                 interactive=False, wrap=True)
+            refresh = gr.Button("Refresh")
+
+        state = gr.State(ChatHandlers.new_state())  # Gradio copies it for each browser session
+        inputs = [question, chat, state, compare, docs, issuers, kinds, date_from, date_to]
+        outputs = [question, chat, state, rewritten, sources, copy, audit, panel]
+        question.submit(handlers.respond, inputs, outputs, api_visibility="private")
+        chat.example_select(pick_example, None, question, api_visibility="private").then(
+            handlers.respond, inputs, outputs, api_visibility="private")
+        sources.change(handlers.open_passage, [sources, state], panel, api_visibility="private")
+        chat.like(handlers.feedback, [state, comment], thanks, api_visibility="private")
+        refresh.click(handlers.document_rows, None, table, api_visibility="private")
+        app.load(handlers.document_rows, None, table, api_visibility="private")
+        if builder is not None:
+            timer = gr.Timer(1.0)
+            timer.tick(handlers.status, None, [status_line, timer], api_visibility="private")
+            timer.tick(handlers.document_rows, None, table, api_visibility="private")
+        gr.api(handlers.ask, api_name="ask")
     return app
 
 
-if __name__ == "__main__":
-    assistant = Assistant(Settings())
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the AI-governance assistant's chat.")
+    parser.add_argument("--host", help="address to bind (default: settings `serve.host`, 127.0.0.1)")
+    parser.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow a non-loopback address or share link without sign-in")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+        host = args.host or settings.serve.host
+        users = settings.serve.credentials()
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    exposed = args.share or host not in LOOPBACK
+    if exposed and not users and not args.insecure:
+        print(f"error: serving on {host}{' with a share link' if args.share else ''} needs sign-in: set "
+              "ASSISTANT_SERVE__USERS='name:password' or ASSISTANT_SERVE__USERS_FILE, "
+              "or pass --insecure to serve without it.", file=sys.stderr)
+        return 2
+    assistant = Assistant(settings)
     builder = IndexBuilder(assistant)
     builder.start()
-    build_app(assistant, builder).queue(default_concurrency_limit=4).launch(
-        server_name="127.0.0.1", server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
-    )
+    app = build_app(assistant, builder).queue(default_concurrency_limit=settings.serve.concurrency)
+    app.launch(server_name=host, server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+               share=args.share, auth=users or None, css=CSS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -228,10 +228,18 @@ def extractive_answer(ranked: list[Candidate], settings: AnswerSettings) -> tupl
         if candidate.passage not in cited:
             cited.append(candidate.passage)
         # Every sentence the verifier will see gets the marker, so none is left uncited.
-        for sentence in split_sentences(candidate.text):
-            body, stop = re.match(r"(.*?)([.!?;:]?)$", sentence.rstrip(), re.DOTALL).groups()  # type: ignore[union-attr]
-            parts.append(f"{body} [{cited.index(candidate.passage) + 1}]{stop if stop in '.!?' else '.'}")
+        parts += [cite(sentence, cited.index(candidate.passage) + 1) for sentence in split_sentences(candidate.text)]
     return " ".join(parts), cited
+
+
+def cite(sentence: str, n: int) -> str:
+    """A quoted sentence with its marker before the final stop.
+
+    >>> cite("Fines apply.", 2), cite("Providers shall:", 1)
+    ('Fines apply [2].', 'Providers shall [1].')
+    """
+    body, stop = re.match(r"(.*?)([.!?;:]?)$", sentence.rstrip(), re.DOTALL).groups()  # type: ignore[union-attr]
+    return f"{body} [{n}]{stop if stop in '.!?' else '.'}"
 
 
 def format_sources(nodes: Sequence[NodeWithScore]) -> str:

@@ -25,7 +25,9 @@ from llama_index.core.llms import LLM
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from assistant.answering import AnswerDraft, CitedAnswerSynthesizer
+from assistant.answering import AnswerDraft, CitedAnswerSynthesizer, cite
+from assistant.comparison import topic_statements, topic_terms
+from assistant.conversation import is_follow_up, rewrite_follow_up, rewrite_with_llm
 from assistant.embedding import SentenceTransformerEmbedding, resolve_model_path
 from assistant.ingestion import IngestSummary, ingest
 from assistant.llms import build_llm
@@ -52,6 +54,23 @@ def check_question(question: str, max_chars: int) -> str:
             "Please shorten it to the question itself."
         )
     return cleaned
+
+
+def citation(n: int, passage: NodeWithScore) -> dict[str, Any]:
+    """Citation `[n]` as the `ask --json` record lists it."""
+    meta = passage.node.metadata
+    return {
+        "n": n,
+        "id": passage.node.node_id,
+        "doc_id": meta["doc_id"],
+        "title": meta["title"],
+        "issuer": meta["issuer"],
+        "date": meta["date"],
+        "section": meta["section"],
+        "page": meta["page"] or None,
+        "text": passage.node.get_content(),
+        "score": round(float(passage.score or 0.0), 6),
+    }
 
 
 class Assistant:
@@ -87,6 +106,16 @@ class Assistant:
         """The indexed documents, with chunk counts and when each was indexed."""
         manifest = self.store.check_ready()
         return [{"file": key, **entry} for key, entry in sorted(manifest.documents.items())]
+
+    def passage_context(self, chunk_id: str, chars: int = 700) -> dict[str, Any]:
+        """A passage with the text around it and its document's catalog entry, for the source view."""
+        manifest = self.store.check_ready()
+        before, chunk, after = self.store.surroundings(chunk_id, chars)
+        meta = chunk.metadata
+        document = next((e for e in manifest.documents.values() if e["doc_id"] == meta["doc_id"]), {})
+        passage = {"id": chunk.id, "doc_id": meta["doc_id"], "title": meta["title"], "section": meta["section"],
+                   "page": meta["page"] or None, "text": chunk.text}
+        return {"passage": passage, "before": before, "after": after, "document": document}
 
     def ask(
         self,
@@ -143,6 +172,64 @@ class Assistant:
             "total": (done - began) * 1000,
         })
 
+    def standalone(self, question: str, history: list[str]) -> str:
+        """`question` rewritten to stand alone, given the earlier (standalone) questions of a chat.
+
+        With an LLM configured the LLM rewrites; the deterministic rule of `conversation` is used
+        without one, and whenever the LLM fails or replies with something that is not a question.
+        """
+        question = check_question(question, self.settings.answer.max_question_chars)
+        if not history or not is_follow_up(question):
+            return question
+        if self.settings.llm.backend != "none":
+            try:
+                llm = self.llm
+                rewritten = rewrite_with_llm(llm, question, history) if llm is not None else None
+                if rewritten:
+                    return rewritten
+            except Exception as exc:  # noqa: BLE001 -- an LLM failure falls back to the rule
+                log.warning("LLM rewrite failed: %s", exc.__class__.__name__)
+        manifest = self.store.check_ready()
+        aliases = {e["doc_id"]: e.get("aliases", []) for e in manifest.documents.values()}
+        return rewrite_follow_up(question, history[-1], aliases)
+
+    def compare(self, question: str, filters: Filters | None = None) -> dict[str, Any]:
+        """How each (filtered) document speaks to `question`: see `comparison`.
+
+        Returns `{"question", "terms", "rows": [{"doc_id", "title", "issuer", "date", "speaks",
+        "statements"}], "citations"}`, the statements carrying `[n]` markers numbered across the
+        table and the citations shaped as in `ask --json`.
+        """
+        question = check_question(question, self.settings.answer.max_question_chars)
+        manifest = self.store.check_ready()
+        chosen = filters.doc_ids if filters is not None and filters.doc_ids else None
+        entries = sorted((e for e in manifest.documents.values() if chosen is None or e["doc_id"] in chosen),
+                         key=lambda e: e["title"])
+        terms = topic_terms(question)
+        rows: list[dict[str, Any]] = []
+        citations: list[dict[str, Any]] = []
+        for entry in entries:
+            scoped = replace(filters or Filters(), doc_ids=(entry["doc_id"],))
+            retriever = HybridRetriever(self.store, self.embed_model, self.settings.retrieval, scoped)
+            passages = retriever.retrieve(question)[: self.settings.answer.passages]
+            statements = topic_statements(terms, [p.node.get_content() for p in passages], self.settings.answer.max_sentences)
+            numbered: dict[int, int] = {}
+            for _, index in statements:
+                if index not in numbered:
+                    numbered[index] = len(citations) + 1
+                    citations.append(citation(numbered[index], passages[index]))
+            meta = passages[0].node.metadata if passages else {}
+            rows.append({
+                "doc_id": entry["doc_id"],
+                "title": entry["title"],
+                "issuer": meta.get("issuer", ""),
+                "date": meta.get("date", ""),
+                "speaks": bool(statements),
+                "statements": " ".join(cite(sentence, numbered[index]) for sentence, index in statements),
+            })
+        rows.sort(key=lambda row: not row["speaks"])
+        return {"question": question, "terms": terms, "rows": rows, "citations": citations}
+
     def scope(self, question: str, filters: Filters | None, manifest: Manifest) -> tuple[Filters | None, list[str]]:
         """Narrow retrieval to the documents a question names, unless documents were chosen already.
 
@@ -179,21 +266,7 @@ class Assistant:
                 f"{CANNOT_ANSWER}.{reason} Documents searched{scope}: {'; '.join(searched)}. "
                 "The nearest passages are listed below; they may help you rephrase the question."
             )
-        citations = [
-            {
-                "n": n,
-                "id": passages[i].node.node_id,
-                "doc_id": passages[i].node.metadata["doc_id"],
-                "title": passages[i].node.metadata["title"],
-                "issuer": passages[i].node.metadata["issuer"],
-                "date": passages[i].node.metadata["date"],
-                "section": passages[i].node.metadata["section"],
-                "page": passages[i].node.metadata["page"] or None,
-                "text": passages[i].node.get_content(),
-                "score": round(float(passages[i].score or 0.0), 6),
-            }
-            for n, i in enumerate(draft.cited, start=1)
-        ]
+        citations = [citation(n, passages[i]) for n, i in enumerate(draft.cited, start=1)]
         return {
             "question": question,
             "answer": answer,
@@ -204,6 +277,7 @@ class Assistant:
                     "rank": rank,
                     "id": node.node.node_id,
                     "doc_id": node.node.metadata["doc_id"],
+                    "title": node.node.metadata["title"],
                     "section": node.node.metadata["section"],
                     "text": node.node.get_content(),
                     "score": round(float(node.score or 0.0), 6),

@@ -136,7 +136,7 @@ def ingest(
         manifest = store.manifest() or Manifest(shape=settings.index_shape())
         seen: set[str] = set()
         to_embed: list[Document] = []
-        aliases: dict[str, list[str]] = {}
+        infos: dict[str, DocumentInfo] = {}
         used_ids = {info.id for info in catalog.values()}
         for path in corpus_files(settings.corpus_dir):
             key = path.relative_to(settings.corpus_dir).as_posix()
@@ -165,7 +165,7 @@ def ingest(
                 summary.warnings.append(f"{key} is not in {CATALOG_FILE}; ingested as {info.id!r} titled {info.title!r}")
             used_ids.add(info.id)
             to_embed.append(_document(info, key, digest, text))
-            aliases[key] = list(info.aliases)
+            infos[key] = info
 
         nodes = _pipeline(settings, embed_model).run(documents=to_embed, show_progress=show_progress) if to_embed else []
         by_doc: dict[str, list[BaseNode]] = defaultdict(list)
@@ -185,12 +185,19 @@ def ingest(
                 embeddings=[n.embedding or [] for n in doc_nodes],
                 metadatas=[n.metadata for n in doc_nodes],
             )
+            info = infos[key]
             manifest.documents[key] = {
-                "doc_id": document.metadata["doc_id"],
-                "title": document.metadata["title"],
+                "doc_id": info.id,
+                "title": info.title,
+                "issuer": info.issuer,
+                "date": info.date,
+                "kind": info.kind,
+                "source": info.source,
+                "reuse": info.reuse,
+                "catalogued": info.catalogued,
+                "aliases": list(info.aliases),
                 "sha256": document.metadata["sha256"],
                 "chunks": len(doc_nodes),
-                "aliases": aliases[key],
                 "indexed_at": now,
             }
             summary.embedded += len(doc_nodes)

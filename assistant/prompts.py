@@ -1,6 +1,7 @@
 """Prompts and fixed phrases, in one place.
 
-`ANSWER_SYSTEM` takes no variables. `ANSWER_USER` takes `{sources}` (the numbered, fenced passages
+`ANSWER_SYSTEM` and `REWRITE_SYSTEM` take no variables; `REWRITE_USER` takes `{history}` (the
+earlier questions) and `{question}`. `ANSWER_USER` takes `{sources}` (the numbered, fenced passages
 from `format_sources`) and `{question}`. The sources are fenced and labelled as quoted material, and
 the system prompt says they are data, so instructions planted in a document are not obeyed.
 """
@@ -18,3 +19,10 @@ ANSWER_SYSTEM = (
 ANSWER_USER = "Sources:\n{sources}\n\nQuestion: {question}\nAnswer with [n] citations:"
 
 SOURCE_BLOCK = '<source n="{n}" document="{title}" section="{section}">\n{text}\n</source>'
+
+REWRITE_SYSTEM = (
+    "You rewrite a follow-up question from a conversation about AI-governance documents into one "
+    "standalone question that names everything it refers to. Reply with the question only."
+)
+
+REWRITE_USER = "Earlier questions:\n{history}\n\nFollow-up question: {question}\nStandalone question:"

@@ -97,6 +97,40 @@ class LLMSettings(_Group):
     context_tokens: int = Field(4096, ge=512, description="Context window for llama.cpp.")
 
 
+class ServeSettings(_Group):
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the chat binds to (the port follows `GRADIO_SERVER_PORT`, else 7860). "
+        "Any other address, or a share link, needs users below unless `python app.py --insecure`.",
+    )
+    users: SecretStr = Field(
+        SecretStr(""), description="Sign-in users as `name:password` pairs separated by commas."
+    )
+    users_file: str = Field(
+        "", description="File of sign-in users, one `name:password` per line (`#` starts a comment)."
+    )
+    concurrency: int = Field(
+        4, ge=1, description="Questions answered at once; the queue holds the rest in order."
+    )
+    feedback_path: Path = Field(
+        Path("evals/feedback.jsonl"), description="Where thumbs up/down are appended, as QA-set lines."
+    )
+
+    def credentials(self) -> list[tuple[str, str]]:
+        """The sign-in users from `users` and `users_file`; a malformed entry is an error naming it."""
+        entries = [e for e in self.users.get_secret_value().split(",") if e.strip()]
+        if self.users_file:
+            lines = Path(self.users_file).read_text(encoding="utf-8").splitlines()
+            entries += [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        pairs = []
+        for entry in entries:
+            name, colon, password = entry.strip().partition(":")
+            if not colon or not name or not password:
+                raise ValueError(f"A sign-in entry is not `name:password`: {name or entry.strip()!r}")
+            pairs.append((name, password))
+        return pairs
+
+
 class Settings(BaseSettings):
     """Everything configurable, in one place; see the README's settings table."""
 
@@ -114,6 +148,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -291,6 +291,31 @@ class ChunkStore:
         by_id = {i: (t, m) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])}
         return [StoredChunk(i, *by_id[i], float(scores[j])) for i, j in zip(ids, top) if i in by_id]
 
+    def surroundings(self, chunk_id: str, chars: int = 700) -> tuple[str, StoredChunk, str]:
+        """The cleaned text just before and after a chunk, pieced together from its neighbours.
+
+        Chunks record their character span in the cleaned document, so laying a document's chunks
+        at their offsets rebuilds its text around any passage (gaps, such as heading lines, become
+        line breaks) without keeping a second copy of every document.
+        """
+        stored = self.get([chunk_id])
+        if not stored:
+            raise IndexUnavailable(f"Passage {chunk_id} is no longer in the index; ask the question again.")
+        chunk = stored[0]
+        start, end = int(chunk.metadata["start"]), int(chunk.metadata["end"])
+        window = (max(0, start - chars), end + chars)
+        found = self.collection.get(where={"doc_id": chunk.metadata["doc_id"]}, include=["documents", "metadatas"])
+        text = ["\n"] * (window[1] - window[0])
+        for piece, meta in zip(found["documents"], found["metadatas"]):
+            lo, hi = max(int(meta["start"]), window[0]), min(int(meta["end"]), window[1])
+            offset = int(meta["start"])
+            for at in range(lo, hi):
+                text[at - window[0]] = piece[at - offset]
+        joined = "".join(text)
+        before = joined[: start - window[0]].lstrip("\n")
+        after = joined[end - window[0] :].rstrip("\n")
+        return before, chunk, after
+
     def get(self, ids: Sequence[str]) -> list[StoredChunk]:
         found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
         return [StoredChunk(i, t, m, 0.0) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])]

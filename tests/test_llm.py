@@ -50,3 +50,26 @@ def test_unreachable_endpoint_falls_back_to_extractive(assistant: Assistant) -> 
     record = bot.ask("How much could AI contribute to the global economy by 2030?")
     assert "15.7 trillion" in record["answer"]
     assert any("language model failed" in n for n in record["notices"])
+
+
+@pytest.mark.llm
+def test_follow_up_is_rewritten_by_the_llm_or_the_rule(assistant: Assistant) -> None:
+    from assistant.conversation import rewrite_follow_up, rewrite_with_llm
+
+    bot = Assistant(assistant.settings.model_copy(update={"llm": assistant.settings.llm.model_copy(update={"backend": "llama-cpp"})}))
+    previous = "What did the UN Foundation meeting say about capacity building?"
+    assert bot.llm is not None
+    by_llm = rewrite_with_llm(bot.llm, "And what about Africa?", [previous])
+    rule = rewrite_follow_up("And what about Africa?", previous, {"unf": ["UN Foundation"]})
+    standalone = bot.standalone("And what about Africa?", [previous])
+    assert standalone == (by_llm or rule)  # the LLM's question when usable, else the rule's
+    assert standalone.endswith("?") and standalone != "And what about Africa?"
+
+
+def test_unreachable_endpoint_rewrites_follow_ups_by_rule(assistant: Assistant) -> None:
+    settings = assistant.settings.model_copy(
+        update={"llm": assistant.settings.llm.model_copy(update={"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "timeout_s": 5})}
+    )
+    bot = Assistant(settings)
+    standalone = bot.standalone("And what about Africa?", ["What did the UN Foundation meeting say about capacity building?"])
+    assert standalone == "What did the UN Foundation meeting say about Africa?"

@@ -1,0 +1,117 @@
+"""The chat served for real on a free loopback port: gradio_client scripts it, Chromium uses it.
+
+The browser test drives Debian's Chromium through Playwright (Playwright's own browser download
+does not work offline); `.ci/run` installs Chromium when it is missing. Screenshots of each step go
+to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+from playwright.sync_api import Browser, Page, sync_playwright
+
+import app
+from assistant import Assistant
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture()
+def serve() -> Iterator[Callable[[Assistant], str]]:
+    """Start `build_app(assistant)` on loopback; every server started is closed after the test."""
+    started = []
+
+    def start(assistant: Assistant) -> str:
+        blocks = app.build_app(assistant).queue(default_concurrency_limit=assistant.settings.serve.concurrency)
+        port = free_port()
+        blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
+        started.append(blocks)
+        return f"http://127.0.0.1:{port}/"
+
+    yield start
+    for blocks in started:
+        blocks.close()
+
+
+def test_ask_endpoint_returns_the_ask_json_record(assistant: Assistant, serve: Callable[[Assistant], str]) -> None:
+    client = Client(serve(assistant), verbose=False)
+    record = client.predict("What fines apply to prohibited AI practices under the EU AI Act?", api_name="/ask")
+    assert not record["refused"] and "35 000 000" in record["answer"]
+    assert record["citations"][0]["section"].startswith("Article 99") and len(record["retrieved"]) >= 5
+    assert set(record["timings_ms"]) >= {"retrieve", "answer", "total"}
+    refusal = client.predict("Who won the 2022 FIFA World Cup final?", api_name="/ask")
+    assert refusal["refused"] and refusal["citations"] == [] and "do not answer" in refusal["answer"]
+
+
+def test_twenty_people_asking_at_once_each_get_an_answer(assistant: Assistant, serve: Callable[[Assistant], str]) -> None:
+    client = Client(serve(assistant), verbose=False)
+    questions = ["What fines apply to prohibited AI practices?", "How much could AI contribute to the global economy by 2030?"] * 10
+    jobs = [client.submit(q, api_name="/ask") for q in questions]
+    records = [job.result(timeout=180) for job in jobs]
+    assert [r["question"] for r in records] == questions
+    assert all(("35 000 000" if "fines" in q else "15.7 trillion") in r["answer"] for q, r in zip(questions, records))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not (shutil.which("chromium") or Path(CHROMIUM).exists()):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs it with apt-get")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        yield chromium
+        chromium.close()
+
+
+def ask_in_page(page: Page, question: str) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#question textarea").press("Enter")
+    page.get_by_text("Sources: click one").wait_for()
+
+
+def test_browser_question_answer_citation_and_passage(markup_assistant: Assistant, serve: Callable[[Assistant], str],
+                                                      browser: Browser, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(serve(markup_assistant))
+    page.get_by_text("How much could AI contribute").first.wait_for()  # example questions on the empty chat
+    page.screenshot(path=tmp_path / "1-empty-chat.png")
+
+    ask_in_page(page, "How much could AI contribute to the global economy by 2030?")
+    answer = page.locator("#chat .message.bot").last
+    answer.get_by_text("Sources").wait_for()
+    assert "15.7 trillion" in answer.inner_text() and "[1]" in answer.inner_text()
+    page.screenshot(path=tmp_path / "2-answer.png")
+
+    page.locator("#sources label").filter(has_text="[1]").click()
+    cited = page.locator("#passage mark.cited-span")
+    cited.wait_for()
+    cited.scroll_into_view_if_needed()
+    assert "15.7 trillion" in cited.inner_text()
+    assert "Multilateral AI Diplomacy" in page.locator("#passage").inner_text()
+    page.screenshot(path=tmp_path / "3-passage.png")
+
+    ask_in_page(page, "What did the sandbox briefing note say about evaluation sandboxes?")
+    page.locator("#sources label").filter(has_text="Sandbox briefing").first.click()
+    page.locator("#passage mark.cited-span").wait_for()
+    shown = page.locator("#passage").inner_text()
+    assert "<script>alert(1)</script>" in shown and "<img src=x onerror=alert(1)>" in shown
+    assert page.locator("#passage script, #passage img, #chat img[src='x']").count() == 0
+    page.wait_for_timeout(500)  # an injected handler would have fired by now
+    page.screenshot(path=tmp_path / "4-markup-as-text.png")
+    assert dialogs == []
