@@ -13,6 +13,7 @@ import html
 import json
 import os
 import queue
+import shutil
 import sys
 import tempfile
 import threading
@@ -36,7 +37,8 @@ EXAMPLES = [
     "How do these documents frame the digital divide?",
 ]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_AUDIT_DIR = tempfile.TemporaryDirectory(prefix="assistant-audit-")
+SHIPPED_SET = Path(__file__).resolve().parent / "evals" / "governance_qa.jsonl"
+_DOWNLOADS = tempfile.TemporaryDirectory(prefix="assistant-downloads-")  # audit records, eval runs
 CSS = """
 .passage-context { white-space: pre-wrap; max-height: 24em; overflow-y: auto; font-size: 0.92em;
                    border-left: 3px solid #ccc; padding-left: 0.6em; }
@@ -107,7 +109,7 @@ def _stream(assistant: Assistant, question: str, filters: Filters) -> Iterator[s
 def _audit_file(record: dict[str, Any], asked: str, assistant: Assistant) -> str:
     """The answer's audit record as a JSON file for the download button (removed when the app exits)."""
     audit = audit_record(record, asked, assistant.settings.index_shape())
-    path = Path(_AUDIT_DIR.name) / f"audit-{audit['time'].replace(':', '')}-{uuid.uuid4().hex[:8]}.json"
+    path = Path(_DOWNLOADS.name) / f"audit-{audit['time'].replace(':', '')}-{uuid.uuid4().hex[:8]}.json"
     path.write_text(json.dumps(audit, ensure_ascii=False, indent=2), encoding="utf-8")
     return str(path)
 
@@ -212,6 +214,36 @@ class ChatHandlers:
         append_feedback(path, feedback_entry(record, bool(data.liked), comment or ""))
         return f"Thank you: your {'👍' if data.liked else '👎'} was saved to {path}."
 
+    def evaluate(self, qa_file: str | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 -- Gradio injects progress through this default
+        """The Evaluate tab: run a QA set (the shipped one when none is uploaded) and show the run.
+
+        Returns (summary Markdown, three chart paths, failure rows, run folder as a zip).
+        """
+        from assistant.evaluation import failures_of, run_eval, run_markdown  # matplotlib: only when asked
+        from assistant.qa_sets import QASetError
+
+        nothing: tuple[Any, ...] = (None, None, None, [], gr.update(visible=False))
+        problem = self.blocked()
+        if problem:
+            return (problem, *nothing)
+        qa_path = Path(qa_file) if qa_file else SHIPPED_SET
+        out_dir = Path(_DOWNLOADS.name) / f"eval-{uuid.uuid4().hex[:8]}"
+
+        def tick(done: int, total: int) -> None:
+            progress((done, total), desc="Asking the questions")
+
+        try:
+            summary = run_eval(self.assistant, qa_path, out_dir, on_progress=tick)
+        except QASetError as exc:
+            return ("**The QA set is not valid:**\n\n" + "\n".join(f"- {html.escape(e)}" for e in exc.errors), *nothing)
+        except IndexUnavailable as exc:
+            return (html.escape(str(exc)), *nothing)
+        # Dataframe cells are shown as plain text, so document text needs no escaping here.
+        failed = [[f["id"], f["question"], f["kind"], " / ".join(f["expected"]), f["answer"][:300]] for f in failures_of(out_dir)]
+        archive = shutil.make_archive(str(out_dir), "zip", out_dir)
+        charts = [str(out_dir / f"{name}.png") for name in ("hit_at_k", "latency", "accuracy_by_document")]
+        return (run_markdown(summary), *charts, failed, gr.update(value=archive, visible=True))
+
     def document_rows(self) -> list[list[Any]]:
         """The Documents tab: the catalog with chunk counts and when each document was indexed."""
         try:
@@ -280,6 +312,19 @@ def build_app(assistant: Assistant, builder: IndexBuilder | None = None) -> gr.B
             with gr.Column(scale=2):
                 sources = gr.Radio([], label="Sources: click one to read it in context", elem_id="sources")
                 panel = gr.HTML("<p>Click a source to see the passage within its document.</p>", elem_id="passage")
+        with gr.Tab("Evaluate"):
+            gr.Markdown("Run a QA set (see `evals/README.md`; RAGAS-style JSONL or CSV also work) through the same "
+                        "engine as the chat. Leave the file empty to run the shipped `evals/governance_qa.jsonl`.")
+            with gr.Row():
+                qa_file = gr.File(label="QA set", file_types=[".jsonl", ".csv"], type="filepath")
+                run = gr.Button("Run evaluation", variant="primary")
+            run_summary = gr.Markdown(elem_id="eval-summary")
+            with gr.Row():
+                charts = [gr.Image(label=label, type="filepath", show_label=True)
+                          for label in ("Hit@k", "Latency", "Accuracy by document")]
+            failed = gr.Dataframe(headers=["id", "Question", "Failure", "Expected evidence", "Answer"],
+                                  interactive=False, wrap=True, label="Failures")
+            run_zip = gr.DownloadButton("Download the run folder (zip)", visible=False)
         with gr.Tab("Documents"):
             table = gr.Dataframe(headers=["Title", "Issuing body", "Date", "Kind", "Chunks", "Indexed", "Source", "Reuse"],
                                  interactive=False, wrap=True)
@@ -299,6 +344,8 @@ def build_app(assistant: Assistant, builder: IndexBuilder | None = None) -> gr.B
             timer = gr.Timer(1.0)
             timer.tick(handlers.status, None, [status_line, timer], api_visibility="private")
             timer.tick(handlers.document_rows, None, table, api_visibility="private")
+        run.click(handlers.evaluate, qa_file, [run_summary, *charts, failed, run_zip],
+                  concurrency_limit=1, api_visibility="private")
         gr.api(handlers.ask, api_name="ask")
     return app
 

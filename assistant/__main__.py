@@ -1,4 +1,4 @@
-"""Command line: `python -m assistant ingest|ask|eval|calibrate|settings`.
+"""Command line: `python -m assistant ingest|ask|eval|eval-compare|validate|feedback-to-qa|calibrate|settings`.
 
 Every failure a user can cause (an empty question, a missing index, settings that do not match the
 index, a second ingest running) ends with one clear line on stderr and a non-zero exit, never a
@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from assistant.catalog import CatalogError
+from assistant.qa_sets import QASetError
 from assistant.settings import Settings, settings_table
 
 
@@ -40,9 +41,24 @@ def main(argv: list[str] | None = None) -> int:
     calibrate = commands.add_parser("calibrate", help="choose the refusal threshold on a QA set")
     calibrate.add_argument("qa_set", type=Path)
 
-    evaluate = commands.add_parser("eval", help="run a QA set; write results.jsonl and summary.json")
-    evaluate.add_argument("qa_set", type=Path)
+    evaluate = commands.add_parser("eval", help="run a QA set; write results, summary and reports to a folder")
+    evaluate.add_argument("qa_set", type=Path, help="our JSONL, or a RAGAS-style JSONL or CSV")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for the run's files")
+    evaluate.add_argument("--baseline", choices=["naive"], help="also run the naive LlamaIndex pipeline, for comparison")
+    evaluate.add_argument("--judge", action="store_true", help="add LLM-judged faithfulness and correctness (needs an LLM)")
+
+    compare = commands.add_parser("eval-compare", help="two eval runs side by side: metrics, fixed and broken questions")
+    compare.add_argument("run_a", type=Path)
+    compare.add_argument("run_b", type=Path)
+    compare.add_argument("--json", action="store_true", help="print the comparison object")
+
+    validate = commands.add_parser("validate", help="check a QA set; print line-numbered errors")
+    validate.add_argument("qa_set", type=Path)
+
+    drafts = commands.add_parser("feedback-to-qa", help="turn the chat's thumbs-down feedback into draft QA items")
+    drafts.add_argument("feedback", type=Path, nargs="?", default=None, help="feedback file (default: the setting serve.feedback_path)")
+    drafts.add_argument("--out", type=Path, required=True, help="JSONL file the drafts are written to")
+    drafts.add_argument("--include-liked", action="store_true", help="also keep thumbs-up lines (already complete items)")
 
     commands.add_parser("settings", help="print the settings table (Markdown)")
 
@@ -55,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except ValidationError as exc:
         print(f"error: invalid settings: {exc}", file=sys.stderr)
-    except (CatalogError, FileNotFoundError) as exc:
+    except QASetError as exc:
+        print(f"error: the QA set has {len(exc.errors)} problem(s):", file=sys.stderr)
+        for problem in exc.errors:
+            print(f"  {problem}", file=sys.stderr)
+    except (CatalogError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to finish", file=sys.stderr)
@@ -76,6 +96,28 @@ def _run(args: argparse.Namespace) -> int:
     from assistant.retrieval import Filters
 
     settings = Settings()
+    if args.command == "validate":
+        from assistant.qa_sets import read_qa_set
+
+        items = read_qa_set(args.qa_set)
+        unanswerable = sum(1 for item in items if not item["answerable"])
+        print(f"{args.qa_set}: {len(items)} questions ({unanswerable} unanswerable), valid")
+        return 0
+    if args.command == "eval-compare":
+        from assistant.evaluation import compare_runs, comparison_markdown
+
+        comparison = compare_runs(args.run_a, args.run_b)
+        print(json.dumps(comparison, indent=2) if args.json else comparison_markdown(comparison))
+        return 0
+    if args.command == "feedback-to-qa":
+        from assistant.qa_sets import feedback_drafts
+
+        source = args.feedback or settings.serve.feedback_path
+        drafted = feedback_drafts(source.read_text(encoding="utf-8").splitlines(), args.include_liked)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in drafted), encoding="utf-8")
+        print(f"{len(drafted)} draft QA items written to {args.out}; review them, then add them to a QA set")
+        return 0
     if args.command == "ask":
         check_question(args.question, settings.answer.max_question_chars)  # before loading any model
     assistant = Assistant(settings)
@@ -97,7 +139,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "eval":
         from assistant.evaluation import run_eval
 
-        print(json.dumps(run_eval(assistant, args.qa_set, args.out), indent=2))
+        run = run_eval(assistant, args.qa_set, args.out, baseline=args.baseline, judge=args.judge,
+                       show_progress=progress_wanted())
+        print(json.dumps({"metrics": run["metrics"], "latency_ms": run["latency_ms"],
+                          "index_hash": run["index_hash"], "engine_hash": run["engine_hash"],
+                          "report": str(args.out / "report.html")}, indent=2))
         return 0
     filters = Filters(tuple(args.doc), tuple(args.issuer), tuple(args.kind), args.date_from, args.date_to, tuple(args.part))
     record = assistant.ask(args.question, filters)

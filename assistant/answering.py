@@ -33,7 +33,10 @@ FALLBACK_NOTICE = "The language model's answer could not be verified against the
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # What a question asks for, when its wording says so, and what a sentence that answers it contains.
 _ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount)\b", re.IGNORECASE)
-_ASKS_DATE = re.compile(r"^(?:by |from |since |until )?when\b|\b(?:what|which) (?:date|day|year)\b|\bat what time\b", re.IGNORECASE)
+_ASKS_DATE = re.compile(
+    r"^(?:by |from |since |until )?when\b|\b(?:what|which)(?: exact| precise)? (?:date|day|year|month)\b|\bat what time\b",
+    re.IGNORECASE,
+)
 _MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
 # A date, a clock time, or a time relative to an event ("on the twentieth day following", "within 24 hours").
 _HAS_DATE = re.compile(
@@ -145,8 +148,12 @@ def rank_sentences(
     """Score every sentence of the passages for the question: meaning first, shared terms second."""
     candidates: list[tuple[int, str]] = []
     for index, node in enumerate(nodes):
-        sentences = [_LEADING_NUMBER.sub("", s.replace("**", "")).strip() for s in split_sentences(node.node.get_content())]
+        raw = split_sentences(node.node.get_content())
+        sentences = [_LEADING_NUMBER.sub("", s.replace("**", "")).strip() for s in raw]
+        title = node.node.metadata.get("title", "")
         for position, clean in enumerate(sentences):
+            if raw[position].startswith("#") or clean == title:
+                continue  # a heading or the document's title line names a topic; it answers nothing
             if clean.endswith(":"):  # "... shall:" says nothing without the list it introduces
                 clean = _with_list(clean, sentences[position + 1 :])
             if len(clean.split()) >= 4:

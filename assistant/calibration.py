@@ -10,7 +10,6 @@ measures the evidence score of every question and picks the cut with the least e
 
 from __future__ import annotations
 
-import json
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -37,18 +36,15 @@ def choose_threshold(answerable: list[float], unanswerable: list[float], wrong_a
     return round(best_cut, 4)
 
 
-def read_questions(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def calibrate(assistant: Any, qa_path: Path) -> dict[str, Any]:
     """Evidence scores of every question of the set, and the threshold that separates them."""
     from assistant.answering import assess
+    from assistant.qa_sets import read_qa_set
     from assistant.retrieval import HybridRetriever
 
     manifest = assistant.store.check_ready()
     groups: dict[bool, list[float]] = {True: [], False: []}
-    for item in read_questions(qa_path):
+    for item in read_qa_set(qa_path):
         filters, _ = assistant.scope(item["question"], None, manifest)
         retriever = HybridRetriever(assistant.store, assistant.embed_model, assistant.settings.retrieval, filters)
         nodes = retriever.retrieve(item["question"])[: assistant.settings.answer.passages]

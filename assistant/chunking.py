@@ -135,10 +135,10 @@ def _sections(text: str) -> list[_Section]:
     stack: list[tuple[int, str]] = []  # (level, label); level 99 marks a numbered paragraph
     heading = ""
     sections: list[_Section] = []
-    start = 0
+    start = body = 0  # where the section's text begins, and where its body begins after the heading
 
     def close(at: int) -> None:
-        if text[start:at].strip():
+        if text[body:at].strip():  # a heading with nothing under it is structure, not a passage
             sections.append(_Section(tuple(label for _, label in stack), heading, start, at))
 
     in_annex = False
@@ -152,8 +152,7 @@ def _sections(text: str) -> list[_Section]:
         # Articles and annexes restart the path.
         top = bool((_ARTICLE.match(label) and not in_annex) or _ANNEX.match(label))
         if not sections and not text[start : match.start()].strip() and level != 99 and not top:
-            start = match.end()  # the document's own title opens it: not a section of it
-            continue
+            continue  # the document's own title opens it: not a section of it, but kept in its text
         close(match.start())
         in_annex = in_annex or bool(_ANNEX.match(label))
         if top:
@@ -162,7 +161,8 @@ def _sections(text: str) -> list[_Section]:
             stack = [(lv, lb) for lv, lb in stack if lv < level] + [(level, label)]
         if level != 99:
             heading = title
-        start = match.start() if level == 99 else match.end()
+        start = match.start()  # the heading line stays in the text: it may be the fact asked for
+        body = match.start() if level == 99 else match.end()
     close(len(text))
     return sections
 

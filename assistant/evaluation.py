@@ -1,66 +1,219 @@
-"""Evaluate: run a QA set through the assistant and compute deterministic metrics.
+"""Evaluate: run a QA set through the same engine as the chat and write what an evaluator needs.
 
-A first cut of the evaluator's workbench: `python -m assistant eval SET.jsonl --out DIR` writes
-`DIR/results.jsonl` (per question, `id` plus the `ask --json` record) and `DIR/summary.json`.
-Every metric is a pure function of the records and the QA items, so a run always gives the same
-figures.
-
-    >>> contains_evidence("Fines of up to EUR 35 000 000\\napply.", ["fines of up to eur 35 000 000 apply"])
-    True
+`python -m assistant eval SET --out DIR` writes, in DIR:
+    qa_set.jsonl      the validated questions (so a run folder is self-contained)
+    results.jsonl     per question, `id` plus exactly the `ask --json` record
+    summary.json      the metrics (see `metrics`), latency, breakdowns, settings hashes
+    ragas.jsonl       the run as a RAGAS EvaluationDataset, for RAGAS, DeepEval or TruLens
+    failures.jsonl    the questions it got wrong, with what was expected, retrieved and answered
+    report.md/.html   figures, charts and failures (see `reports`)
+    baseline/         with `--baseline naive`: the naive pipeline's results on the same set
+`python -m assistant eval-compare DIR_A DIR_B` puts two runs side by side, per metric and per
+question (fixed, broken), so a change is judged on evidence.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.calibration import read_questions
+from assistant.engine import QuestionError
+from assistant.metrics import breakdown, contains_evidence, failure_kind, failures, latency, summarise
+from assistant.qa_sets import ragas_rows, read_qa_set
+from assistant.reports import write_reports
+
+Progress = Callable[[int, int], None]
+NO_DOCUMENT = "(none)"
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("**", "")).strip().lower()
+def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
-def contains_evidence(passage: str, evidence: list[str]) -> bool:
-    """True when any evidence quote lies in the passage, ignoring case and runs of whitespace."""
-    flat = _norm(passage)
-    return any(_norm(quote) in flat for quote in evidence)
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def first_hit_rank(record: dict[str, Any], evidence: list[str]) -> int | None:
-    """The rank of the first retrieved passage that contains evidence, or None."""
-    return next((r["rank"] for r in record["retrieved"] if contains_evidence(r["text"], evidence)), None)
+def ask_all(ask: Callable[[str], dict[str, Any]], items: Sequence[dict[str, Any]], on_progress: Progress | None = None,
+            show_progress: bool = False) -> list[dict[str, Any]]:
+    """Every question through `ask`, in order; a question the engine rejects is recorded as refused."""
+    from tqdm import tqdm
+
+    records = []
+    for done, item in enumerate(tqdm(items, desc="questions", unit="q", disable=not show_progress), start=1):
+        try:
+            records.append(ask(item["question"]))
+        except QuestionError as exc:
+            records.append({"question": item["question"], "answer": str(exc), "refused": True, "citations": [],
+                            "retrieved": [], "unsupported": [], "notices": [str(exc)],
+                            "timings_ms": {"retrieve": 0.0, "answer": 0.0, "total": 0.0}})
+        if on_progress:
+            on_progress(done, len(items))
+    return records
 
 
-def answer_correct(record: dict[str, Any], must_include: list[str]) -> bool:
-    answer = record["answer"].lower()
-    return not record["refused"] and any(s.lower() in answer for s in must_include)
+def evidence_documents(passages: Sequence[tuple[str, str]], items: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """The documents holding each question's evidence, from (doc_id, text) pairs; `(none)` if none.
+
+    >>> evidence_documents([("eu", "Fines apply."), ("oecd", "Be fair.")], [{"id": "q", "evidence": ["fines"]}])
+    {'q': ['eu']}
+    """
+    found = {}
+    for item in items:
+        docs = sorted({doc for doc, text in passages if item["evidence"] and contains_evidence(text, item["evidence"])})
+        found[item["id"]] = docs or [NO_DOCUMENT]
+    return found
 
 
-def summarise(items: list[dict[str, Any]], records: list[dict[str, Any]]) -> dict[str, float]:
-    """hit@k, MRR, answer accuracy, refusal recall and false-refusal rate over the set."""
-    answerable = [(q, r) for q, r in zip(items, records) if q.get("answerable", True)]
-    unanswerable = [r for q, r in zip(items, records) if not q.get("answerable", True)]
-    ranks = [first_hit_rank(r, q["evidence"]) for q, r in answerable if q["evidence"]]
-    summary: dict[str, float] = {f"hit@{k}": sum(1 for x in ranks if x and x <= k) / max(len(ranks), 1) for k in (1, 3, 5, 10)}
-    summary["mrr"] = sum(1 / x for x in ranks if x) / max(len(ranks), 1)
-    graded = [(q, r) for q, r in answerable if q.get("must_include")]
-    summary["answer_accuracy"] = sum(answer_correct(r, q["must_include"]) for q, r in graded) / max(len(graded), 1)
-    summary["refusal_recall"] = sum(r["refused"] for r in unanswerable) / max(len(unanswerable), 1)
-    summary["false_refusal_rate"] = sum(r["refused"] for _, r in answerable) / max(len(answerable), 1)
-    summary["questions"] = len(items)
-    return {k: round(v, 4) for k, v in summary.items()}
+def run_eval(assistant: Any, qa_path: Path, out_dir: Path, baseline: str | None = None, judge: bool = False,
+             on_progress: Progress | None = None, show_progress: bool = False) -> dict[str, Any]:
+    """Run the set; write the run folder; return the summary (also in summary.json)."""
+    items = read_qa_set(qa_path)
+    started = datetime.now(UTC)
+    began = time.perf_counter()
+    records = ask_all(assistant.ask, items, on_progress, show_progress)
+    seconds = time.perf_counter() - began
+    rows = [{"id": item["id"], **record} for item, record in zip(items, records)]
+    stored = assistant.store.collection.get(include=["documents", "metadatas"])
+    documents = evidence_documents([(m["doc_id"], t) for t, m in zip(stored["documents"], stored["metadatas"])], items)
+    summary: dict[str, Any] = {
+        "qa_set": str(qa_path),
+        "questions": len(items),
+        "answerable": sum(1 for item in items if item.get("answerable", True)),
+        "unanswerable": sum(1 for item in items if not item.get("answerable", True)),
+        "index_hash": assistant.settings.index_hash(),
+        "engine_hash": assistant.settings.engine_hash(),
+        "models": assistant.model_names(),
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+        "metrics": summarise(items, records),
+        "latency_ms": latency(records),
+        "by_tag": breakdown(items, records, {item["id"]: item["tags"] or ["(untagged)"] for item in items}),
+        "by_document": breakdown(items, records, documents),
+    }
+    if baseline == "naive":
+        from assistant.baseline import NaiveBaseline
 
-
-def run_eval(assistant: Any, qa_path: Path, out_dir: Path) -> dict[str, Any]:
-    """Ask every question of the set; write results.jsonl and summary.json under `out_dir`."""
-    items = read_questions(qa_path)
-    records = [assistant.ask(item["question"]) for item in items]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "results.jsonl", "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps({"id": item["id"], **record}, ensure_ascii=False) + "\n" for item, record in zip(items, records))
-    summary = {**summarise(items, records), "index_hash": assistant.settings.index_hash(), "qa_set": str(qa_path)}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        naive = NaiveBaseline(assistant.settings, assistant.embed_model)
+        naive_records = ask_all(naive.ask, items, show_progress=show_progress)
+        _write_jsonl(out_dir / "baseline" / "results.jsonl",
+                     [{"id": item["id"], **record} for item, record in zip(items, naive_records)])
+        summary["baseline"] = {"name": "naive", "metrics": summarise(items, naive_records), "latency_ms": latency(naive_records)}
+    if judge:
+        summary["judged"] = judge_run(assistant, items, records)
+    _write_jsonl(out_dir / "qa_set.jsonl", items)
+    _write_jsonl(out_dir / "results.jsonl", rows)
+    _write_jsonl(out_dir / "ragas.jsonl", ragas_rows(items, records))
+    failed = failures(items, records)
+    _write_jsonl(out_dir / "failures.jsonl", failed)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_reports(out_dir, summary, rows, failed)
     return summary
+
+
+def failures_of(run_dir: Path) -> list[dict[str, Any]]:
+    """The failures a run folder recorded (see `metrics.failures`)."""
+    return _read_jsonl(run_dir / "failures.jsonl")
+
+
+def run_markdown(summary: dict[str, Any]) -> str:
+    """A run's headline figures as Markdown: what the Evaluate tab shows above the charts."""
+    def show(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    baseline = summary.get("baseline", {}).get("metrics", {})
+    header = "| metric | this run |" + (" naive baseline |" if baseline else "")
+    opening = (f"**{summary['questions']} questions** ({summary['unanswerable']} unanswerable) from `{summary['qa_set']}`, "
+               f"index `{summary['index_hash']}`, engine `{summary['engine_hash']}`, {summary['seconds']} s.")
+    lines = [opening, "", header, "| --- | --- |" + (" --- |" if baseline else "")]
+    for name, value in summary["metrics"].items():
+        lines.append(f"| {name} | {show(value)} |" + (f" {show(baseline.get(name))} |" if baseline else ""))
+    total = summary["latency_ms"]["total"]
+    lines.append(f"\nLatency per question: p50 {total['p50']} ms, p95 {total['p95']} ms.")
+    return "\n".join(lines)
+
+
+def judge_run(assistant: Any, items: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """LLM-judged faithfulness and correctness (LlamaIndex evaluators), for answers given.
+
+    Marked as LLM-judged in every report: such judges vary between identical runs, unlike the
+    deterministic metrics. Needs an LLM configured (`ASSISTANT_LLM__BACKEND`).
+    """
+    from llama_index.core.evaluation import CorrectnessEvaluator, FaithfulnessEvaluator
+
+    llm = assistant.llm
+    if llm is None:
+        raise ValueError("LLM-judged metrics need an LLM: set ASSISTANT_LLM__BACKEND (see the README).")
+    faithful, correct = FaithfulnessEvaluator(llm=llm), CorrectnessEvaluator(llm=llm)
+    faith_scores: list[float] = []
+    correct_scores: list[float] = []
+    for item, record in zip(items, records):
+        if record["refused"]:
+            continue
+        contexts = [c["text"] for c in record["citations"]]
+        try:
+            faith_scores.append(float(faithful.evaluate(query=item["question"], response=record["answer"], contexts=contexts).score or 0.0))
+            if item.get("reference_answer"):
+                result = correct.evaluate(query=item["question"], response=record["answer"], reference=item["reference_answer"])
+                correct_scores.append(float(result.score or 0.0) / 5.0)
+        except Exception:  # noqa: BLE001, S112 -- an unparseable judgement is left out, not guessed
+            continue
+    return {
+        "model": assistant.model_names()["llm"],
+        "faithfulness": round(sum(faith_scores) / len(faith_scores), 4) if faith_scores else None,
+        "correctness": round(sum(correct_scores) / len(correct_scores), 4) if correct_scores else None,
+        "judged_answers": len(faith_scores),
+    }
+
+
+def compare_runs(dir_a: Path, dir_b: Path) -> dict[str, Any]:
+    """Two run folders side by side: every metric with its change, and the questions fixed or broken."""
+    runs = []
+    for folder in (dir_a, dir_b):
+        try:
+            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            items = {item["id"]: item for item in _read_jsonl(folder / "qa_set.jsonl")}
+            results = {row["id"]: row for row in _read_jsonl(folder / "results.jsonl")}
+        except (OSError, ValueError, KeyError) as exc:
+            raise FileNotFoundError(f"{folder} is not a complete eval run folder ({exc}); run `python -m assistant eval` into it") from exc
+        runs.append((summary, items, results))
+    (sum_a, items_a, res_a), (sum_b, items_b, res_b) = runs
+    metrics = {name: {"a": sum_a["metrics"].get(name), "b": value,
+                      "change": round(value - sum_a["metrics"][name], 4) if value is not None and sum_a["metrics"].get(name) is not None else None}
+               for name, value in sum_b["metrics"].items()}
+    shared = [qid for qid in items_a if qid in items_b]
+    verdicts = {qid: (failure_kind(items_a[qid], res_a[qid]), failure_kind(items_b[qid], res_b[qid])) for qid in shared}
+    return {
+        "a": {"dir": str(dir_a), "index_hash": sum_a["index_hash"], "engine_hash": sum_a.get("engine_hash")},
+        "b": {"dir": str(dir_b), "index_hash": sum_b["index_hash"], "engine_hash": sum_b.get("engine_hash")},
+        "metrics": metrics,
+        "fixed": [{"id": qid, "was": a} for qid, (a, b) in verdicts.items() if a and not b],
+        "broken": [{"id": qid, "now": b} for qid, (a, b) in verdicts.items() if b and not a],
+        "only_in_a": sorted(set(items_a) - set(items_b)),
+        "only_in_b": sorted(set(items_b) - set(items_a)),
+    }
+
+
+def comparison_markdown(comparison: dict[str, Any]) -> str:
+    """`eval-compare` as Markdown: the metric table, then the fixed and broken questions."""
+    def show(value: float | None) -> str:
+        return "–" if value is None else f"{value:.4f}"
+
+    a, b = comparison["a"], comparison["b"]
+    lines = [f"A: {a['dir']} (index {a['index_hash']}, engine {a['engine_hash']})",
+             f"B: {b['dir']} (index {b['index_hash']}, engine {b['engine_hash']})", "",
+             "| metric | A | B | change |", "| --- | --- | --- | --- |"]
+    for name, row in comparison["metrics"].items():
+        change = "–" if row["change"] is None else f"{row['change']:+.4f}"
+        lines.append(f"| {name} | {show(row['a'])} | {show(row['b'])} | {change} |")
+    lines += ["", f"Fixed in B ({len(comparison['fixed'])}): " + (", ".join(f"{f['id']} (was {f['was']})" for f in comparison["fixed"]) or "none")]
+    lines += [f"Broken in B ({len(comparison['broken'])}): " + (", ".join(f"{f['id']} ({f['now']})" for f in comparison["broken"]) or "none")]
+    if comparison["only_in_a"] or comparison["only_in_b"]:
+        lines.append(f"Questions in one run only: A {comparison['only_in_a']}, B {comparison['only_in_b']}")
+    return "\n".join(lines)

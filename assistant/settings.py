@@ -28,7 +28,7 @@ from pydantic_settings import (
 # Bumped whenever cleaning or chunking rules change, so that an index built by older rules is
 # recognised as stale (it is part of the index's settings hash).
 CLEANING_VERSION = 2
-CHUNKING_VERSION = 4
+CHUNKING_VERSION = 5
 
 
 class _Group(BaseModel):
@@ -69,7 +69,7 @@ class AnswerSettings(_Group):
     passages: int = Field(5, ge=1, description="Top fused passages the answer may draw on.")
     max_sentences: int = Field(3, ge=1, description="Most sentences in an extractive answer.")
     refusal_threshold: float = Field(
-        0.6912,
+        0.6827,
         description="Evidence score below which the assistant refuses; calibrated on "
         "evals/governance_qa.jsonl with `python -m assistant calibrate`.",
     )
@@ -175,6 +175,14 @@ class Settings(BaseSettings):
     def index_hash(self) -> str:
         """A short, stable hash of `index_shape()`, stamped on every answer and eval row."""
         blob = json.dumps(self.index_shape(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+    def engine_hash(self) -> str:
+        """A short hash of the settings that shape answers (retrieval, answer, LLM; never the key)."""
+        llm = self.llm.model_dump(exclude={"api_key", "timeout_s"})
+        blob = json.dumps({"retrieval": self.retrieval.model_dump(), "answer": self.answer.model_dump(), "llm": llm},
+                          sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
