@@ -370,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
               "ASSISTANT_SERVE__USERS='name:password' or ASSISTANT_SERVE__USERS_FILE, "
               "or pass --insecure to serve without it.", file=sys.stderr)
         return 2
+    if exposed:
+        print(f"Serving on {host}{' and a public share link' if args.share else ''}: "
+              + (f"sign-in required ({len(users)} user(s))." if users else
+                 "WITHOUT sign-in (--insecure): anyone who can reach it can use the assistant."), file=sys.stderr)
     assistant = Assistant(settings)
     builder = IndexBuilder(assistant)
     builder.start()

@@ -107,6 +107,7 @@ class ChunkStore:
 
     @property
     def collection(self) -> Any:
+        """The Chroma collection, every call to which turns a failure into `IndexUnavailable`."""
         if self._collection is None:
             import chromadb
 
@@ -125,16 +126,24 @@ class ChunkStore:
                 else:
                     self.dir.mkdir(parents=True, exist_ok=True)
                     client = chromadb.PersistentClient(path=str(self.dir / "chroma"), settings=chroma_settings)
-                self._collection = client.get_or_create_collection(
+                collection = client.get_or_create_collection(
                     COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
                 )
             except Exception as exc:  # chromadb raises many types for an unreachable or broken store
-                where = self.settings.chroma_url or str(self.dir / "chroma")
-                raise IndexUnavailable(
-                    f"The index at {where} cannot be opened ({exc.__class__.__name__}: {exc}). "
-                    "Check that the Chroma server is running, or run `python -m assistant ingest --rebuild`."
-                ) from exc
+                raise self._unavailable("cannot be opened", exc) from exc
+            self._collection = _Guarded(collection, self._unavailable)
         return self._collection
+
+    def _unavailable(self, what: str, exc: Exception) -> IndexUnavailable:
+        if self.settings.chroma_url:
+            return IndexUnavailable(
+                f"The Chroma server at {self.settings.chroma_url} {what} ({exc.__class__.__name__}: {exc}). "
+                "Check that it is running; the assistant reconnects by itself once it is back."
+            )
+        return IndexUnavailable(
+            f"The index at {self.dir / 'chroma'} {what} ({exc.__class__.__name__}: {exc}). "
+            "Run `python -m assistant ingest --rebuild`."
+        )
 
     def manifest(self) -> Manifest | None:
         return Manifest.read(self.manifest_path)
@@ -319,6 +328,31 @@ class ChunkStore:
     def get(self, ids: Sequence[str]) -> list[StoredChunk]:
         found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
         return [StoredChunk(i, t, m, 0.0) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])]
+
+
+class _Guarded:
+    """A Chroma collection whose every method maps a failure to `IndexUnavailable`.
+
+    A server that goes away mid-session (or files damaged under a running app) surface as one
+    clear error type that the CLI and the chat word for people, never as an HTTP or SQLite trace.
+    """
+
+    def __init__(self, collection: Any, unavailable: Any) -> None:
+        self._collection = collection
+        self._unavailable = unavailable
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._collection, name)
+        if not callable(attribute):
+            return attribute
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except Exception as exc:  # chromadb raises many types for an unreachable or broken store
+                raise self._unavailable("is unavailable", exc) from exc
+
+        return guarded
 
 
 def _keyword_text(text: str, metadata: dict[str, Any]) -> str:

@@ -8,6 +8,13 @@ by the extractive one with a notice.
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +80,61 @@ def test_unreachable_endpoint_rewrites_follow_ups_by_rule(assistant: Assistant) 
     bot = Assistant(settings)
     standalone = bot.standalone("And what about Africa?", ["What did the UN Foundation meeting say about capacity building?"])
     assert standalone == "What did the UN Foundation meeting say about Africa?"
+
+
+@pytest.mark.llm
+def test_llm_judged_metrics_are_marked_as_such(assistant: Assistant, tmp_path: Path) -> None:
+    from assistant.evaluation import judge_run
+    from assistant.reports import write_reports
+
+    bot = Assistant(assistant.settings.model_copy(update={"llm": assistant.settings.llm.model_copy(update={"backend": "llama-cpp"})}))
+    items = [{"id": "q1", "question": "How much could AI contribute to the global economy by 2030?",
+              "reference_answer": "USD 15.7 trillion.", "evidence": [], "must_include": []}]
+    records = [assistant.ask(items[0]["question"])]
+    judged = judge_run(bot, items, records)
+    assert judged["model"].startswith("llama-cpp") and judged["judged_answers"] <= 1
+    assert all(judged[k] is None or 0.0 <= judged[k] <= 1.0 for k in ("faithfulness", "correctness"))
+    summary = {"qa_set": "x", "questions": 1, "metrics": {}, "latency_ms": {}, "judged": judged}
+    markdown, _ = write_reports(tmp_path, summary, [{"id": "q1", **records[0]}], [])
+    assert "LLM-judged" in markdown.read_text() and "not deterministic" in markdown.read_text()
+
+
+@pytest.fixture()
+def llama_server() -> Iterator[str]:
+    """llama-cpp-python's own OpenAI-compatible server with the bundled GGUF, on a free loopback port."""
+    from assistant.llms import bundled_gguf
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", bundled_gguf(), "--model_alias",
+                               "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("llama_cpp.server did not start") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.llm
+def test_answers_stream_through_an_openai_compatible_server(assistant: Assistant, llama_server: str) -> None:
+    llm = {"backend": "openai", "base_url": llama_server, "model": "smollm2", "timeout_s": 120}
+    bot = Assistant(assistant.settings.model_copy(update={"llm": assistant.settings.llm.model_copy(update=llm)}))
+    bot.embed_model = assistant.embed_model
+    tokens: list[str] = []
+    record = bot.ask("How much could AI contribute to the global economy by 2030?", on_token=tokens.append)
+    assert record["models"]["llm"] == "openai:smollm2" and not any("failed" in n for n in record["notices"])
+    assert len(tokens) > 1 or FALLBACK_NOTICE in record["notices"]  # streamed token by token, or replaced whole
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", record["answer"])}
+    assert markers <= {c["n"] for c in record["citations"]}

@@ -1,0 +1,185 @@
+"""Faults: an ingest killed mid-way, two ingests at once, a damaged index, a Chroma server that goes
+away and comes back, an LLM endpoint that hangs or answers garbage. Real processes, real servers,
+loopback only; every server started here is stopped by the test that started it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from app import ChatHandlers
+from assistant import Assistant, Settings
+from assistant.exports import audit_record
+from assistant.store import ChunkStore, IndexUnavailable
+from tests.conftest import ROOT, make_settings
+
+QUESTION = "How much could AI contribute to the global economy by 2030?"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ingest_process(settings: Settings) -> subprocess.Popen[str]:
+    env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(settings.corpus_dir), "ASSISTANT_INDEX_DIR": str(settings.index_dir)}
+    return subprocess.Popen([sys.executable, "-m", "assistant", "ingest", "--json"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def index_state(settings: Settings) -> dict[str, Any]:
+    """What an index holds: chunk ids in Chroma and in the keyword index, and the manifest's documents."""
+    store = ChunkStore(settings)
+    manifest = store.check_ready()
+    rows = json.loads((store.keyword_dir / "rows.json").read_text())
+    documents = {k: {f: v for f, v in d.items() if f != "indexed_at"} for k, d in manifest.documents.items()}
+    return {"chroma": sorted(store.collection.get(include=[])["ids"]), "keyword": sorted(r["id"] for r in rows),
+            "documents": documents}
+
+
+def test_an_ingest_killed_at_any_point_is_completed_by_the_next(tmp_path: Path, small_corpus: Path) -> None:
+    clean = make_settings(tmp_path / "clean", small_corpus)
+    began = time.perf_counter()
+    assert ingest_process(clean).wait(timeout=300) == 0
+    duration = time.perf_counter() - began
+    expected = index_state(clean)
+    assert expected["chroma"] == expected["keyword"] and len(expected["chroma"]) > 50
+    # Kill points spread over a clean run (model loading, chunking, embedding, writing), whatever the machine's speed.
+    for delay in (0.4 * duration, 0.7 * duration, 0.85 * duration, 0.95 * duration):
+        crashed = make_settings(tmp_path / f"killed-{delay:.1f}", small_corpus)
+        process = ingest_process(crashed)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+        finish = ingest_process(crashed)
+        assert finish.wait(timeout=300) == 0, finish.stderr.read() if finish.stderr else ""
+        assert index_state(crashed) == expected, f"killed after {delay:.1f} s of {duration:.1f} s"
+
+
+def test_a_second_ingest_stops_with_a_message_naming_the_lock(tmp_path: Path, small_corpus: Path) -> None:
+    settings = make_settings(tmp_path, small_corpus)
+    with ChunkStore(settings).writer_lock():
+        second = ingest_process(settings)
+        _, stderr = second.communicate(timeout=300)
+    assert second.returncode == 1 and "Another ingest is writing this index" in stderr and ".ingest.lock" in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("damage", ["delete keyword rows", "truncate chroma", "garble manifest"])
+def test_a_damaged_index_is_reported_with_the_rebuild_command(damage: str, tmp_path: Path, small_corpus: Path) -> None:
+    settings = make_settings(tmp_path, small_corpus)
+    Assistant(settings).ingest()
+    index = Path(settings.index_dir)
+    if damage == "delete keyword rows":
+        (index / "keyword" / "rows.json").unlink()
+    elif damage == "truncate chroma":
+        database = index / "chroma" / "chroma.sqlite3"
+        database.write_bytes(database.read_bytes()[:4096])
+    else:
+        (index / "manifest.json").write_text('{"shape": ')
+    env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(small_corpus), "ASSISTANT_INDEX_DIR": str(index)}
+    result = subprocess.run([sys.executable, "-m", "assistant", "ask", QUESTION], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 1 and "ingest --rebuild" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture()
+def chroma_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A real `chroma run` on a free loopback port; `restart()` brings it back on the same data."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(tmp_path / "chroma-server"),
+               "--host", "127.0.0.1", "--port", str(port)]
+    server: dict[str, Any] = {"url": f"http://127.0.0.1:{port}"}
+
+    def start() -> None:
+        server["process"] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{server['url']}/api/v2/heartbeat", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("the Chroma server did not start")
+
+    def stop() -> None:
+        server["process"].terminate()
+        server["process"].wait(timeout=30)
+
+    server.update(start=start, stop=stop)
+    start()
+    yield server
+    if server["process"].poll() is None:
+        stop()
+
+
+def test_chroma_server_mode_survives_the_server_going_away(chroma_server: dict[str, Any], tmp_path: Path,
+                                                          small_corpus: Path, assistant: Assistant) -> None:
+    settings = make_settings(tmp_path, small_corpus, chroma_url=chroma_server["url"])
+    bot = Assistant(settings)
+    bot.embed_model = assistant.embed_model  # share the loaded model
+    summary = bot.ingest()
+    assert summary.embedded > 50 and not (Path(settings.index_dir) / "chroma").exists()  # vectors live in the server
+    handlers = ChatHandlers(bot)
+    assert "15.7 trillion" in list(handlers.respond(QUESTION, [], handlers.new_state()))[-1][1][-1]["content"]
+
+    chroma_server["stop"]()
+    with pytest.raises(IndexUnavailable, match="Chroma server"):
+        bot.ask(QUESTION)
+    down = list(handlers.respond(QUESTION, [], handlers.new_state()))[-1][1][-1]["content"]
+    assert "unavailable" in down.lower() and "Chroma server" in down  # said in the chat; the app keeps serving
+
+    chroma_server["start"]()
+    assert "15.7 trillion" in bot.ask(QUESTION)["answer"]  # back, without a restart
+
+
+class _BadLLM(BaseHTTPRequestHandler):
+    """An OpenAI-compatible endpoint that hangs (`/slow`) or answers garbage (`/garbage`)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path.startswith("/slow"):
+            time.sleep(5)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"<html>not json at all")
+
+    def log_message(self, format: str, *args: Any) -> None:  # silence the test output
+        return None
+
+
+@pytest.mark.parametrize("behaviour", ["slow", "garbage"])
+def test_a_hanging_or_garbled_llm_endpoint_falls_back_to_extractive(behaviour: str, assistant: Assistant) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BadLLM)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        llm = {"backend": "openai", "base_url": f"http://127.0.0.1:{server.server_port}/{behaviour}/v1", "timeout_s": 1.0,
+               "api_key": SecretStr("sk-secret-value")}
+        bot = Assistant(assistant.settings.model_copy(update={"llm": assistant.settings.llm.model_copy(update=llm)}))
+        bot.embed_model = assistant.embed_model
+        began = time.perf_counter()
+        record = bot.ask(QUESTION)
+        assert time.perf_counter() - began < 4.5  # the timeout, not the endpoint, decides: never a hang
+    finally:
+        server.shutdown()
+    assert "15.7 trillion" in record["answer"] and any("language model failed" in n for n in record["notices"])
+    audit = audit_record(record, QUESTION, bot.settings.index_shape())
+    assert "sk-secret-value" not in json.dumps(record) + json.dumps(audit)  # no secret in records or audits
+    assert bot.settings.engine_hash() == Assistant(bot.settings.model_copy(update={"llm": bot.settings.llm.model_copy(
+        update={"api_key": SecretStr("another")})})).settings.engine_hash()  # nor in the hash stamped on eval runs
