@@ -224,6 +224,8 @@ class ChatHandlers:
 
         nothing: tuple[Any, ...] = (None, None, None, [], gr.update(visible=False))
         problem = self.blocked()
+        if qa_file and not self.assistant.settings.serve.uploads:
+            problem = "Uploads are off; set ASSISTANT_SERVE__UPLOADS=true to evaluate your own QA sets here."
         if problem:
             return (problem, *nothing)
         qa_path = Path(qa_file) if qa_file else SHIPPED_SET
@@ -313,10 +315,13 @@ def build_app(assistant: Assistant, builder: IndexBuilder | None = None) -> gr.B
                 sources = gr.Radio([], label="Sources: click one to read it in context", elem_id="sources")
                 panel = gr.HTML("<p>Click a source to see the passage within its document.</p>", elem_id="passage")
         with gr.Tab("Evaluate"):
+            uploads = assistant.settings.serve.uploads
             gr.Markdown("Run a QA set (see `evals/README.md`; RAGAS-style JSONL or CSV also work) through the same "
-                        "engine as the chat. Leave the file empty to run the shipped `evals/governance_qa.jsonl`.")
+                        "engine as the chat. " + ("Leave the file empty to run the shipped `evals/governance_qa.jsonl`."
+                                                   if uploads else "This runs the shipped `evals/governance_qa.jsonl` "
+                                                   "(uploads are off: `ASSISTANT_SERVE__UPLOADS=true` turns them on)."))
             with gr.Row():
-                qa_file = gr.File(label="QA set", file_types=[".jsonl", ".csv"], type="filepath")
+                qa_file = gr.File(label="QA set", file_types=[".jsonl", ".csv"], type="filepath", visible=uploads)
                 run = gr.Button("Run evaluation", variant="primary")
             run_summary = gr.Markdown(elem_id="eval-summary")
             with gr.Row():
@@ -379,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     builder.start()
     app = build_app(assistant, builder).queue(default_concurrency_limit=settings.serve.concurrency)
     app.launch(server_name=host, server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-               share=args.share, auth=users or None, css=CSS)
+               share=args.share, auth=users or None, css=CSS, max_file_size=f"{settings.serve.max_upload_mb}mb")
     return 0
 
 

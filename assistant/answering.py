@@ -91,6 +91,7 @@ class AnswerDraft:
     evidence: Evidence
     unsupported: list[str] = field(default_factory=list)
     cited: list[int] = field(default_factory=list)  # node indexes, in citation order
+    supported: int = 0  # sentences the verification found supported
     notices: list[str] = field(default_factory=list)
 
 
@@ -242,11 +243,11 @@ def extractive_answer(ranked: list[Candidate], settings: AnswerSettings) -> tupl
 def cite(sentence: str, n: int) -> str:
     """A quoted sentence with its marker before the final stop.
 
-    >>> cite("Fines apply.", 2), cite("Providers shall:", 1)
-    ('Fines apply [2].', 'Providers shall [1].')
+    >>> cite("Fines apply.", 2), cite("Providers shall:", 1), cite("with the exception", 3)
+    ('Fines apply [2].', 'Providers shall [1].', 'with the exception [3].')
     """
     body, stop = re.match(r"(.*?)([.!?;:]?)$", sentence.rstrip(), re.DOTALL).groups()  # type: ignore[union-attr]
-    return f"{body} [{n}]{stop if stop in '.!?' else '.'}"
+    return f"{body} [{n}]{stop if stop and stop in '.!?' else '.'}"
 
 
 def format_sources(nodes: Sequence[NodeWithScore]) -> str:
@@ -313,7 +314,8 @@ class CitedAnswerSynthesizer(BaseSynthesizer):
     def _verified(self, text: str, cited: list[int], passages: Sequence[NodeWithScore], evidence: Evidence) -> AnswerDraft:
         numbered = {n: passages[i].node.get_content() for n, i in enumerate(cited, start=1)}
         checked = verify(text, numbered)
-        return AnswerDraft(checked.text, False, evidence, checked.unsupported, [cited[n - 1] for n in checked.cited])
+        return AnswerDraft(checked.text, False, evidence, checked.unsupported, [cited[n - 1] for n in checked.cited],
+                           supported=checked.supported)
 
     def _llm_answer(
         self, question: str, passages: Sequence[NodeWithScore], ranked: list[Candidate], evidence: Evidence
@@ -336,7 +338,7 @@ class CitedAnswerSynthesizer(BaseSynthesizer):
             text,
         )
         draft = self._verified(renumbered.strip(), order, passages, evidence)
-        if not draft.cited:
+        if not draft.supported:
             text, cited = extractive_answer(ranked, self._answer_settings)
             fallback = self._verified(text, cited, passages, evidence)
             fallback.notices.append(FALLBACK_NOTICE)

@@ -115,6 +115,10 @@ class ServeSettings(_Group):
     feedback_path: Path = Field(
         Path("evals/feedback.jsonl"), description="Where thumbs up/down are appended, as QA-set lines."
     )
+    uploads: bool = Field(
+        False, description="Let the Evaluate tab take uploaded QA sets (off: it runs the shipped set only)."
+    )
+    max_upload_mb: float = Field(5.0, gt=0, description="Largest upload accepted, in megabytes.")
 
     def credentials(self) -> list[tuple[str, str]]:
         """The sign-in users from `users` and `users_file`; a malformed entry is an error naming it."""

@@ -11,6 +11,9 @@ passage is removed; a sentence without a valid marker, or unsupported, is listed
     ['Fines reach EUR 90 000 000.', 'See.']
     >>> result.text
     'Fines reach EUR 35 000 000 [1]. Fines reach EUR 90 000 000 [1] [unsupported]. See. [unsupported]'
+    >>> renumbered = verify("Fines reach EUR 90 000 000 [1]. Fines apply to prohibited practices [2].", {1: "x", 2: passages[1]})
+    >>> renumbered.text, renumbered.cited
+    ('Fines reach EUR 90 000 000 [1] [unsupported]. Fines apply to prohibited practices [2].', [1, 2])
 """
 
 from __future__ import annotations
@@ -30,14 +33,14 @@ MIN_WORD_SUPPORT = 0.6
 
 @dataclass
 class Verification:
+    """The checked answer. Its markers are renumbered 1..k in order of first use, and `cited[n-1]` is
+    the passage number that `[n]` stood for in the answer as given."""
+
     text: str
     unsupported: list[str] = field(default_factory=list)
     cited: list[int] = field(default_factory=list)
     removed_markers: list[int] = field(default_factory=list)
-
-    @property
-    def supported_count(self) -> int:
-        return len(split_sentences(self.text)) - len(self.unsupported)
+    supported: int = 0  # sentences found supported by a passage they cite
 
 
 def _numbers(text: str) -> set[str]:
@@ -70,12 +73,17 @@ def verify(answer: str, passages: dict[int, str]) -> Verification:
             out.append(kept)
             continue
         if valid and any(supports(bare, passages[n]) for n in valid):
-            result.cited.extend(n for n in valid if n not in result.cited)
+            result.supported += 1
             out.append(kept)
         else:
             result.unsupported.append(_plain(bare))
             out.append(_mark(kept))
-    result.text = " ".join(out)
+    # An unsupported sentence keeps its marker, so staff can open the passage it claims to rest on;
+    # every marker left is renumbered in order of first use, so [n] is the n-th citation listed.
+    for marker in MARKER.findall(" ".join(out)):
+        if int(marker) not in result.cited:
+            result.cited.append(int(marker))
+    result.text = MARKER.sub(lambda m: f" [{result.cited.index(int(m.group(1))) + 1}]", " ".join(out)).strip()
     return result
 
 

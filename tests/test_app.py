@@ -167,3 +167,10 @@ def test_exposed_server_needs_sign_in(argv: list[str], environment: dict[str, st
     assert app.main(argv) == 2
     message = capsys.readouterr().err
     assert "ASSISTANT_SERVE__USERS" in message or "name:password" in message
+
+
+def test_source_view_reads_passages_by_id_from_the_index_only(assistant: Assistant) -> None:
+    handlers = ChatHandlers(assistant)
+    for request in ("../../../../etc/passwd", "/etc/hostname", str(Path(__file__).resolve())):
+        panel = handlers.open_passage(request, handlers.new_state())
+        assert "no longer in the index" in panel and "root:" not in panel and "import" not in panel

@@ -242,7 +242,9 @@ def test_compare_runs_lists_fixed_and_broken_questions(shipped_run: Path, tmp_pa
     assert result.returncode == 1 and "not a complete eval run folder" in result.stderr
 
 
-def test_evaluate_tab_runs_an_uploaded_set_with_the_naive_baseline(assistant: Assistant, tmp_path: Path) -> None:
+def test_evaluate_tab_runs_an_uploaded_set_with_the_naive_baseline(assistant: Assistant, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(assistant.settings.serve, "uploads", True)
     items = read_qa_set(SHIPPED)
     small = tmp_path / "small.jsonl"
     small.write_text("".join(json.dumps(q) + "\n" for q in items[:4] + [q for q in items if not q["answerable"]][:1]))
@@ -257,8 +259,11 @@ def test_evaluate_tab_runs_an_uploaded_set_with_the_naive_baseline(assistant: As
     assert "Baseline: naive" in (out / "report.md").read_text()
 
 
-def test_evaluate_tab_shows_validation_errors(assistant: Assistant, tmp_path: Path) -> None:
+def test_evaluate_tab_shows_validation_errors(assistant: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "question": "Q?"}\nnot json\n')
+    summary_md, *_ = ChatHandlers(assistant).evaluate(str(bad), progress=lambda *a, **k: None)
+    assert summary_md.startswith("Uploads are off") and "ASSISTANT_SERVE__UPLOADS=true" in summary_md  # off by default
+    monkeypatch.setattr(assistant.settings.serve, "uploads", True)
     summary_md, *_ = ChatHandlers(assistant).evaluate(str(bad), progress=lambda *a, **k: None)
     assert "The QA set is not valid" in summary_md and "line 1: missing field" in summary_md and "line 2: not valid JSON" in summary_md

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from app import ChatHandlers
 from assistant import Assistant, Settings
+from assistant.answering import FALLBACK_NOTICE
 from assistant.exports import audit_record
 from assistant.store import ChunkStore, IndexUnavailable
 from tests.conftest import ROOT, make_settings
@@ -154,7 +155,7 @@ class _BadLLM(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path.startswith("/slow"):
-            time.sleep(5)
+            time.sleep(60)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -175,10 +176,13 @@ def test_a_hanging_or_garbled_llm_endpoint_falls_back_to_extractive(behaviour: s
         bot.embed_model = assistant.embed_model
         began = time.perf_counter()
         record = bot.ask(QUESTION)
-        assert time.perf_counter() - began < 4.5  # the timeout, not the endpoint, decides: never a hang
+        assert time.perf_counter() - began < 30  # the 1 s timeout, not the 60 s endpoint, decides: never a hang
     finally:
         server.shutdown()
-    assert "15.7 trillion" in record["answer"] and any("language model failed" in n for n in record["notices"])
+    # A timeout or an unreadable reply fails the call; garbage that parses as an empty stream has no
+    # supported sentence: either way the extractive answer comes, with a notice saying why.
+    assert "15.7 trillion" in record["answer"]
+    assert any("language model failed" in n or n == FALLBACK_NOTICE for n in record["notices"]), record["notices"]
     audit = audit_record(record, QUESTION, bot.settings.index_shape())
     assert "sk-secret-value" not in json.dumps(record) + json.dumps(audit)  # no secret in records or audits
     assert bot.settings.engine_hash() == Assistant(bot.settings.model_copy(update={"llm": bot.settings.llm.model_copy(
