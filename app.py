@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     builder.start()
     app = build_app(assistant, builder).queue(default_concurrency_limit=settings.serve.concurrency)
     app.launch(server_name=host, server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-               share=args.share, auth=users or None, css=CSS, max_file_size=f"{settings.serve.max_upload_mb}mb")
+               share=args.share, auth=users or None, css=CSS, max_file_size=int(settings.serve.max_upload_mb * 2**20))
     return 0
 
 

@@ -10,15 +10,21 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 from playwright.sync_api import Browser, Page, sync_playwright
 
 import app
 from assistant import Assistant
+from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -115,3 +121,35 @@ def test_browser_question_answer_citation_and_passage(markup_assistant: Assistan
     page.wait_for_timeout(500)  # an injected handler would have fired by now
     page.screenshot(path=tmp_path / "4-markup-as-text.png")
     assert dialogs == []
+
+
+def test_python_app_py_serves_the_page_and_says_so(assistant: Assistant) -> None:
+    """The README's way in: `python app.py` over a built index serves the chat and answers."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "ASSISTANT_INDEX_DIR": str(assistant.settings.index_dir),
+           "ASSISTANT_CORPUS_DIR": str(assistant.settings.corpus_dir)}
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"app.py did not serve: {server.stdout.read() if server.stdout else ''}") from None
+                time.sleep(0.5)
+        assert "AI-governance assistant" in page  # served while the model still loads
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        while True:
+            try:
+                record = client.predict("What fines apply to prohibited AI practices?", api_name="/ask")
+                break
+            except AppError as exc:
+                assert "still loading" in str(exc) and time.monotonic() < deadline, str(exc)
+                time.sleep(1)
+        assert "35 000 000" in record["answer"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

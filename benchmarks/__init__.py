@@ -1,0 +1,1 @@
+"""Benchmarks of ingestion, question latency and the served app under load; see README.md."""
