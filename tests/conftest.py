@@ -33,6 +33,13 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+def free_port() -> int:
+    """A free TCP port on loopback, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def make_settings(tmp: Path, corpus: Path = CORPUS, **overrides: Any) -> Settings:
     return Settings(corpus_dir=corpus, index_dir=tmp / "index", **overrides)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,15 +25,9 @@ from assistant import Assistant, Settings
 from assistant.answering import FALLBACK_NOTICE
 from assistant.exports import audit_record
 from assistant.store import ChunkStore, IndexUnavailable
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, free_port, make_settings
 
 QUESTION = "How much could AI contribute to the global economy by 2030?"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def ingest_process(settings: Settings) -> subprocess.Popen[str]:

@@ -8,7 +8,6 @@ by the extractive one with a notice.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from assistant import Assistant
 from assistant.answering import FALLBACK_NOTICE
+from tests.conftest import free_port
 
 pytest.importorskip("llama_cpp", reason="install the `llm` extra: pip install -e '.[llm]'")
 
@@ -104,9 +104,7 @@ def llama_server() -> Iterator[str]:
     """llama-cpp-python's own OpenAI-compatible server with the bundled GGUF, on a free loopback port."""
     from assistant.llms import bundled_gguf
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", bundled_gguf(), "--model_alias",
                                "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
