@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import logging
 import os
 import queue
 import shutil
@@ -29,6 +30,8 @@ from assistant.catalog import CatalogError, load_catalog
 from assistant.exports import answer_markdown, append_feedback, audit_record, feedback_entry
 from assistant.store import IndexUnavailable
 from assistant.views import answer_view, citation_label, comparison_view, passage_view
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = [
     "What fines apply to prohibited AI practices under the EU AI Act?",
@@ -64,12 +67,20 @@ class IndexBuilder:
 
     def _work(self) -> None:
         try:
-            self.assistant.ingest()
+            if self.assistant.settings.serve.ingest_on_start:
+                self.assistant.ingest()
+            else:
+                self.assistant.store.check_ready()
             self.assistant.embed_model.get_query_embedding("warm-up")  # the first question answers at full speed
         except Exception as exc:  # noqa: BLE001 -- reported in the page; the app keeps serving
             self.error = str(exc)
+            return
         finally:
             self.ready.set()
+        try:
+            log.info("Embedded %d answer sentences ahead of the questions", self.assistant.warm_up())
+        except Exception as exc:  # noqa: BLE001 -- only a speed-up: questions embed their sentences themselves
+            log.warning("Could not embed the answer sentences ahead of the questions: %s", exc)
 
     def status(self) -> str:
         if not self.ready.is_set():

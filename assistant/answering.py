@@ -143,22 +143,34 @@ def states_kind(sentence: str, kind: str | None, question: str) -> bool:
     return False
 
 
+def answer_sentences(text: str, title: str) -> list[str]:
+    """The sentences of a passage that can stand in an answer, as the answer stage scores them.
+
+    >>> answer_sentences("# Fines\\nFines reach 7% of turnover. It shall:\\n(a) pay; (b) report.", "T")
+    ['Fines reach 7% of turnover.', 'It shall: (a) pay; (b) report.', '(a) pay; (b) report.']
+    """
+    raw = split_sentences(text)
+    sentences = [_LEADING_NUMBER.sub("", s.replace("**", "")).strip() for s in raw]
+    kept = []
+    for position, clean in enumerate(sentences):
+        if raw[position].startswith("#") or clean == title:
+            continue  # a heading or the document's title line names a topic; it answers nothing
+        if clean.endswith(":"):  # "... shall:" says nothing without the list it introduces
+            clean = _with_list(clean, sentences[position + 1 :])
+        if len(clean.split()) >= 4:
+            kept.append(clean)
+    return kept
+
+
 def rank_sentences(
     question: str, nodes: Sequence[NodeWithScore], embed_model: SentenceTransformerEmbedding
 ) -> tuple[list[Candidate], Evidence]:
     """Score every sentence of the passages for the question: meaning first, shared terms second."""
-    candidates: list[tuple[int, str]] = []
-    for index, node in enumerate(nodes):
-        raw = split_sentences(node.node.get_content())
-        sentences = [_LEADING_NUMBER.sub("", s.replace("**", "")).strip() for s in raw]
-        title = node.node.metadata.get("title", "")
-        for position, clean in enumerate(sentences):
-            if raw[position].startswith("#") or clean == title:
-                continue  # a heading or the document's title line names a topic; it answers nothing
-            if clean.endswith(":"):  # "... shall:" says nothing without the list it introduces
-                clean = _with_list(clean, sentences[position + 1 :])
-            if len(clean.split()) >= 4:
-                candidates.append((index, clean))
+    candidates = [
+        (index, sentence)
+        for index, node in enumerate(nodes)
+        for sentence in answer_sentences(node.node.get_content(), node.node.metadata.get("title", ""))
+    ]
     terms = question_terms(question)
     if not candidates:
         return [], Evidence(0.0, 0.0)

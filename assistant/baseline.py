@@ -83,7 +83,7 @@ class NaiveBaseline:
         return "naive-" + hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
 
     def model_names(self) -> dict[str, str]:
-        return {"embedding": str(self.settings.index_shape()["embedding_model"]), "llm": "none"}
+        return {"embedding": self.settings.embedding.label(), "llm": "none"}
 
     def ask(self, question: str) -> dict[str, Any]:
         """The `ask --json` record for `question`: the top-k passages, the first one as the answer.

@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import BaseNode, MetadataMode
 from pydantic import PrivateAttr
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Vectors remembered by text: about 1.6 kB each, so at most about 80 MB.
+CACHE_SIZE = 50_000
 
 
 def resolve_model_path(model: str) -> str:
@@ -72,11 +79,21 @@ class TokenCounter:
 
 
 class SentenceTransformerEmbedding(BaseEmbedding):
-    """A LlamaIndex `BaseEmbedding` over a local sentence-transformers model (normalised vectors)."""
+    """A LlamaIndex `BaseEmbedding` over a local sentence-transformers model (normalised vectors).
+
+    `backend` is "torch" (sentence-transformers itself) or "onnx-int8" (the same model exported
+    and quantized once into `cache_dir`; see `assistant.onnx_encoder`). Vectors asked for one text
+    at a time (questions, answer sentences) are remembered by text, up to `CACHE_SIZE` of them,
+    because the answer stage scores the same passages' sentences question after question.
+    """
 
     model_path: str
+    backend: str = "torch"
+    cache_dir: Path = Path("indexes") / "models"
     _model: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _cache: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
+    _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, model_path: str, embed_batch_size: int = 32, **kwargs: Any) -> None:
         super().__init__(
@@ -88,31 +105,73 @@ class SentenceTransformerEmbedding(BaseEmbedding):
 
     @property
     def model(self) -> Any:
+        """The loaded encoder: a `SentenceTransformer` or an `OnnxInt8Encoder`."""
         with self._lock:
             if self._model is None:
-                from sentence_transformers import SentenceTransformer
+                if self.backend == "onnx-int8":
+                    from assistant.onnx_encoder import OnnxInt8Encoder
 
-                self._model = SentenceTransformer(self.model_path, device="cpu")
+                    self._model = OnnxInt8Encoder(self.model_path, self.cache_dir)
+                else:
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(self.model_path, device="cpu")
             return self._model
 
-    def _encode(self, texts: list[str]) -> list[list[float]]:
-        vectors = self.model.encode(
-            texts,
-            batch_size=self.embed_batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Normalised vectors for `texts`, in one call so the encoder batches them by length."""
+        if self.backend == "onnx-int8":
+            if not show_progress:
+                return self.model.encode(texts)
+            from tqdm import tqdm
+
+            with tqdm(total=len(texts), desc="Embedding", unit="chunk") as bar:
+                return self.model.encode(texts, progress=bar.update)
+        return np.asarray(
+            self.model.encode(
+                texts,
+                batch_size=self.embed_batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show_progress,
+            )
         )
-        return [v.tolist() for v in vectors]
+
+    def _encode_cached(self, texts: list[str]) -> list[list[float]]:
+        with self._cache_lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+            for text in known:
+                self._cache.move_to_end(text)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            fresh = dict(zip(missing, self.encode(missing)))
+            with self._cache_lock:
+                self._cache.update(fresh)
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+            known.update(fresh)
+        return [known[text].tolist() for text in texts]
+
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        """Embed an ingest's nodes in one encoder call.
+
+        LlamaIndex's own loop sends batches of `embed_batch_size` in document order, each padded to
+        its longest text; one call lets the encoder group texts of like length across the corpus.
+        Ingest vectors are not cached: they are stored in the index.
+        """
+        texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
+        for node, vector in zip(nodes, self.encode(texts, kwargs.get("show_progress", False))):
+            node.embedding = vector.tolist()
+        return nodes
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._encode([query])[0]
+        return self._encode_cached([query])[0]
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
 
     def _get_text_embedding(self, text: str) -> list[float]:
-        return self._encode([text])[0]
+        return self._encode_cached([text])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._encode(texts)
+        return self._encode_cached(texts)

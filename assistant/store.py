@@ -14,9 +14,11 @@ and rebuilds the keyword index from Chroma, the single source of truth for chunk
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -100,6 +102,7 @@ class ChunkStore:
         self.manifest_path = self.dir / "manifest.json"
         self.keyword_dir = self.dir / "keyword"
         self._collection: Any = None
+        self._opening = threading.Lock()  # two threads opening Chroma at once break its client
         self._bm25: Any = None
         self._keyword_rows: list[dict[str, Any]] = []
 
@@ -108,31 +111,34 @@ class ChunkStore:
     @property
     def collection(self) -> Any:
         """The Chroma collection, every call to which turns a failure into `IndexUnavailable`."""
-        if self._collection is None:
-            import chromadb
-
-            chroma_settings = chromadb.Settings(anonymized_telemetry=False)
-            try:
-                if self.settings.chroma_url:
-                    from urllib.parse import urlparse
-
-                    url = urlparse(self.settings.chroma_url)
-                    client = chromadb.HttpClient(
-                        host=url.hostname or "127.0.0.1",
-                        port=url.port or 8000,
-                        ssl=url.scheme == "https",
-                        settings=chroma_settings,
-                    )
-                else:
-                    self.dir.mkdir(parents=True, exist_ok=True)
-                    client = chromadb.PersistentClient(path=str(self.dir / "chroma"), settings=chroma_settings)
-                collection = client.get_or_create_collection(
-                    COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-                )
-            except Exception as exc:  # chromadb raises many types for an unreachable or broken store
-                raise self._unavailable("cannot be opened", exc) from exc
-            self._collection = _Guarded(collection, self._unavailable)
+        with self._opening:
+            if self._collection is None:
+                self._collection = _Guarded(self._open(), self._unavailable)
         return self._collection
+
+    def _open(self) -> Any:
+        import chromadb
+
+        chroma_settings = chromadb.Settings(anonymized_telemetry=False)
+        try:
+            if self.settings.chroma_url:
+                from urllib.parse import urlparse
+
+                url = urlparse(self.settings.chroma_url)
+                client = chromadb.HttpClient(
+                    host=url.hostname or "127.0.0.1",
+                    port=url.port or 8000,
+                    ssl=url.scheme == "https",
+                    settings=chroma_settings,
+                )
+            else:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(self.dir / "chroma"), settings=chroma_settings)
+            return client.get_or_create_collection(
+                COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+        except Exception as exc:  # chromadb raises many types for an unreachable or broken store
+            raise self._unavailable("cannot be opened", exc) from exc
 
     def _unavailable(self, what: str, exc: Exception) -> IndexUnavailable:
         if self.settings.chroma_url:
@@ -324,6 +330,14 @@ class ChunkStore:
         before = joined[: start - window[0]].lstrip("\n")
         after = joined[end - window[0] :].rstrip("\n")
         return before, chunk, after
+
+    def chunks(self, page: int = 1000) -> Iterator[StoredChunk]:
+        """Every stored chunk, read a page at a time so that a large index is never held whole."""
+        for offset in itertools.count(0, page):
+            found = self.collection.get(limit=page, offset=offset, include=["documents", "metadatas"])
+            yield from (StoredChunk(i, t, m, 0.0) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"]))
+            if len(found["ids"]) < page:
+                return
 
     def get(self, ids: Sequence[str]) -> list[StoredChunk]:
         found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])

@@ -13,7 +13,6 @@ the process has started (the model is already loaded, as it is in the app).
 
     .venv/bin/python benchmarks/ingest.py               # the bundled corpus, default batch size
     .venv/bin/python benchmarks/ingest.py --repeat 3    # medians of three alternating rounds
-    .venv/bin/python benchmarks/ingest.py --per-batch   # also the encoder fed batch by batch, as LlamaIndex feeds it
 """
 
 from __future__ import annotations
@@ -99,8 +98,6 @@ def main(argv: list[str] | None = None) -> None:
                         help="chunks per embedding batch, for both sides (default: the setting, %(default)s)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="alternating rounds of full ingest and bare encode; medians are printed (default 1)")
-    parser.add_argument("--per-batch", action="store_true",
-                        help="also time the bare encoder called once per batch in ingest order, as LlamaIndex calls it")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch intra-op threads for the embedding model (default: torch's own choice)")
     args = parser.parse_args(argv)
@@ -108,7 +105,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{machine()}; torch threads {use_torch_threads(args.torch_threads)}")
     ingests: list[Timing] = []
     raws: list[Timing] = []
-    batched: list[Timing] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         settings = Settings(corpus_dir=args.corpus.resolve(), index_dir=Path(tmp) / "index",
                             embedding={"batch_size": args.batch_size})
@@ -128,10 +124,6 @@ def main(argv: list[str] | None = None) -> None:
             with timing(raws):
                 vectors = encode(model, texts, args.batch_size)
             closest = min(closest, float(np.min(np.sum(vectors * stored, axis=1))))  # cosine of unit vectors
-            if args.per_batch:
-                with timing(batched):
-                    for start in range(0, len(texts), args.batch_size):
-                        encode(model, texts[start:start + args.batch_size], args.batch_size)
 
         again: list[Timing] = []
         with timing(again):
@@ -146,8 +138,6 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.repeat} round(s), medians; model load + first encode {startup_s:.1f} s (outside both)")
     print(f"stored vectors against a fresh encode of the same texts: lowest cosine {closest:.6f}\n")
     rows: list[tuple[str, Timing]] = [("full ingest (rebuild)", ingest), ("SentenceTransformer.encode, one call", raw)]
-    if batched:
-        rows.append(("SentenceTransformer.encode, one call per batch", median(batched)))
     print(table(["full ingest vs bare encode", "wall s", "chunks/s", "CPU s", "chunks/CPU s"], [
         [name, f"{t.wall_s:.2f}", f"{chunks / t.wall_s:.1f}", f"{t.cpu_s:.2f}", f"{chunks / t.cpu_s:.1f}"]
         for name, t in rows
@@ -155,9 +145,6 @@ def main(argv: list[str] | None = None) -> None:
     ratio = raw.wall_s / ingest.wall_s
     print(f"\nratio ingest/encode, chunks/s:     {ratio:.2f}   goal >= {RATIO_GOAL}: {verdict(ratio >= RATIO_GOAL)}")
     print(f"ratio ingest/encode, chunks/CPU s: {raw.cpu_s / ingest.cpu_s:.2f}")
-    if batched:
-        print(f"ratio ingest/encode per batch:     {median(batched).wall_s / ingest.wall_s:.2f}   "
-              "(the same batches as the pipeline)")
     print()
     print(table(["re-ingest, corpus unchanged", "wall s", "embedded", f"goal < {REINGEST_GOAL_S:.0f} s, 0 embedded"], [
         ["same process, same Assistant", f"{again[0].wall_s:.2f}", str(same.embedded),

@@ -12,6 +12,11 @@ after a few warm-up questions:
     answer     sentence ranking, the answer, citation checks (`timings_ms["answer"]`)
     total      `ask` end to end (`timings_ms["total"]`); the goal is p50 < 60 ms and p95 < 150 ms
 
+The questions are asked twice. First "cold": each question's passages have their sentences embedded
+as the answer stage needs them, as a one-shot `python -m assistant ask` does. Then "warm": after
+`Assistant.warm_up()` has embedded every indexed answer sentence once, as the app does in the
+background as soon as it serves; the goal applies to this pass, which is what a diplomat meets.
+
 Then `python app.py` is started on a free loopback port against the index built here, and the time
 from launching it to the first 200 on its page is printed (goal < 10 s).
 
@@ -106,17 +111,20 @@ def main(argv: list[str] | None = None) -> None:
               f"{args.warm_up} warm-up")
         for question in (asked * args.warm_up)[: args.warm_up]:
             assistant.ask(question)
-        times, rewritten = stage_times(assistant, asked)
-
-        print(f"condense rewrote {rewritten} of {len(asked)} questions (the rest are not follow-ups and pass through)\n")
-        rows = []
-        for stage in STAGES:
-            p50, p95 = percentile(times[stage], 50), percentile(times[stage], 95)
-            goal = (f"p50 < {P50_GOAL_MS:.0f} {verdict(p50 < P50_GOAL_MS)}, p95 < {P95_GOAL_MS:.0f} "
-                    f"{verdict(p95 < P95_GOAL_MS)}") if stage == "total" else ""
-            rows.append([stage, f"{p50:.1f}", f"{p95:.1f}", f"{max(times[stage]):.1f}", goal])
-        print(table(["stage", "p50 ms", "p95 ms", "max ms", "goal"], rows))
-
+        for when in ("cold", "warm"):
+            if when == "warm":
+                began = time.perf_counter()
+                embedded = assistant.warm_up()
+                print(f"\nwarm_up: {embedded} answer sentences embedded in {time.perf_counter() - began:.1f} s\n")
+            times, rewritten = stage_times(assistant, asked)
+            print(f"{when}: condense rewrote {rewritten} of {len(asked)} questions (the rest are not follow-ups)")
+            rows = []
+            for stage in STAGES:
+                p50, p95 = percentile(times[stage], 50), percentile(times[stage], 95)
+                goal = (f"p50 < {P50_GOAL_MS:.0f} {verdict(p50 < P50_GOAL_MS)}, p95 < {P95_GOAL_MS:.0f} "
+                        f"{verdict(p95 < P95_GOAL_MS)}") if stage == "total" and when == "warm" else ""
+                rows.append([stage, f"{p50:.1f}", f"{p95:.1f}", f"{max(times[stage]):.1f}", goal])
+            print(table([f"stage ({when})", "p50 ms", "p95 ms", "max ms", "goal"], rows))
         threads = {"OMP_NUM_THREADS": str(args.torch_threads)} if args.torch_threads else None
         with served_app(index_dir, args.corpus.resolve(), scratch, args.app_timeout, threads, args.app.resolve()) as app:
             started_s = app.started_s

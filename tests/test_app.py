@@ -16,6 +16,7 @@ import pytest
 import app
 from app import ChatHandlers, build_app
 from assistant import Assistant
+from assistant.settings import ServeSettings
 
 
 def turn(handlers: ChatHandlers, question: str, state: dict[str, Any], chat: list[Any] | None = None,
@@ -148,6 +149,28 @@ def test_index_still_loading_is_said_plainly(assistant: Assistant) -> None:
     assert "Loading the embedding model" in handlers.status()[0]
     with pytest.raises(gr.Error, match="still loading"):
         handlers.ask("What fines apply?")
+
+
+def test_a_replica_only_opens_the_shared_index(assistant: Assistant, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `serve.ingest_on_start` off the app never writes the index: it opens it, or says why not."""
+    def no_ingest(*_: Any, **__: Any) -> None:
+        raise AssertionError("a replica ingested")
+
+    monkeypatch.setattr(Assistant, "ingest", no_ingest)
+    replica = Assistant(assistant.settings.model_copy(update={"serve": ServeSettings(ingest_on_start=False)}))
+    replica.embed_model = assistant.embed_model
+    monkeypatch.setattr(replica, "warm_up", lambda: 0)  # the sentence cache is not what this test is about
+    builder = app.IndexBuilder(replica)
+    builder._work()
+    assert builder.error == "" and "Ready" in builder.status()
+    assert not replica.ask("What fines apply to prohibited AI practices under the EU AI Act?")["refused"]
+
+    empty = Assistant(app.Settings(corpus_dir=assistant.settings.corpus_dir, index_dir=tmp_path / "none",
+                                   serve={"ingest_on_start": False}))
+    builder = app.IndexBuilder(empty)
+    builder._work()
+    assert "No index" in builder.error and "python -m assistant ingest" in builder.error
 
 
 def test_building_the_page_loads_no_model(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +24,8 @@ from assistant import Assistant, Settings
 from assistant.answering import FALLBACK_NOTICE
 from assistant.exports import audit_record
 from assistant.store import ChunkStore, IndexUnavailable
-from tests.conftest import ROOT, free_port, make_settings
+from benchmarks.server_mode import ChromaServer
+from tests.conftest import ROOT, make_settings
 
 QUESTION = "How much could AI contribute to the global economy by 2030?"
 
@@ -93,38 +93,15 @@ def test_a_damaged_index_is_reported_with_the_rebuild_command(damage: str, tmp_p
 
 
 @pytest.fixture()
-def chroma_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A real `chroma run` on a free loopback port; `restart()` brings it back on the same data."""
-    port = free_port()
-    command = [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(tmp_path / "chroma-server"),
-               "--host", "127.0.0.1", "--port", str(port)]
-    server: dict[str, Any] = {"url": f"http://127.0.0.1:{port}"}
-
-    def start() -> None:
-        server["process"] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{server['url']}/api/v2/heartbeat", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("the Chroma server did not start")
-
-    def stop() -> None:
-        server["process"].terminate()
-        server["process"].wait(timeout=30)
-
-    server.update(start=start, stop=stop)
-    start()
-    yield server
-    if server["process"].poll() is None:
-        stop()
+def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
+    """A real `chroma run` on a free loopback port; `stop()` and `start()` take it away and back."""
+    with ChromaServer(tmp_path / "chroma-server") as server:
+        yield server
 
 
-def test_chroma_server_mode_survives_the_server_going_away(chroma_server: dict[str, Any], tmp_path: Path,
+def test_chroma_server_mode_survives_the_server_going_away(chroma_server: ChromaServer, tmp_path: Path,
                                                           small_corpus: Path, assistant: Assistant) -> None:
-    settings = make_settings(tmp_path, small_corpus, chroma_url=chroma_server["url"])
+    settings = make_settings(tmp_path, small_corpus, chroma_url=chroma_server.url)
     bot = Assistant(settings)
     bot.embed_model = assistant.embed_model  # share the loaded model
     summary = bot.ingest()
@@ -132,13 +109,13 @@ def test_chroma_server_mode_survives_the_server_going_away(chroma_server: dict[s
     handlers = ChatHandlers(bot)
     assert "15.7 trillion" in list(handlers.respond(QUESTION, [], handlers.new_state()))[-1][1][-1]["content"]
 
-    chroma_server["stop"]()
+    chroma_server.stop()
     with pytest.raises(IndexUnavailable, match="Chroma server"):
         bot.ask(QUESTION)
     down = list(handlers.respond(QUESTION, [], handlers.new_state()))[-1][1][-1]["content"]
     assert "unavailable" in down.lower() and "Chroma server" in down  # said in the chat; the app keeps serving
 
-    chroma_server["start"]()
+    chroma_server.start()
     assert "15.7 trillion" in bot.ask(QUESTION)["answer"]  # back, without a restart
 
 

@@ -1,0 +1,96 @@
+"""The embed stage: the int8 ONNX backend against torch, the vector cache, one encoder call per ingest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from llama_index.core.schema import TextNode
+
+from assistant import Assistant, onnx_encoder
+from assistant.embedding import SentenceTransformerEmbedding, resolve_model_path
+from assistant.onnx_encoder import OnnxInt8Encoder
+from assistant.settings import Settings
+from tests.conftest import make_settings
+
+LONG = " ".join(["Providers of high-risk AI systems shall keep the logs automatically generated."] * 30)
+TEXTS = ["AI", "What fines apply to prohibited AI practices?", LONG,
+         "Multilateral AI diplomacy: setting the stage for success in 2026.", "数字鸿沟 🌍 digital divide"]
+
+
+@pytest.fixture(scope="module")
+def int8(tmp_path_factory: pytest.TempPathFactory) -> OnnxInt8Encoder:
+    return OnnxInt8Encoder(resolve_model_path(""), tmp_path_factory.mktemp("models"))
+
+
+def test_int8_vectors_stay_close_to_torch_for_padded_batches(int8: OnnxInt8Encoder, assistant: Assistant) -> None:
+    torch_vectors = assistant.embed_model.encode(TEXTS)
+    onnx_vectors = int8.encode(TEXTS)  # one batch: short texts padded to the longest (truncated at 256)
+    cosines = np.sum(torch_vectors * onnx_vectors, axis=1)
+    assert onnx_vectors.shape == torch_vectors.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(onnx_vectors, axis=1), 1.0, atol=1e-4)
+    assert cosines.min() > 0.98, cosines
+    # The order of the texts is kept although the encoder batches them by length.
+    assert np.argmax(onnx_vectors @ torch_vectors[2]) == 2
+
+
+def test_the_int8_model_is_made_once_and_reused(int8: OnnxInt8Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = int8.file.stat().st_mtime_ns
+
+    def no_export(*_: Any) -> None:
+        raise AssertionError("the cached model was exported again")
+
+    monkeypatch.setattr(onnx_encoder, "export_int8", no_export)
+    again = OnnxInt8Encoder(resolve_model_path(""), int8.file.parent)
+    assert again.file == int8.file and again.file.stat().st_mtime_ns == made
+    assert not list(int8.file.parent.glob("*.tmp"))  # nothing half-written left behind
+    assert np.allclose(again.encode(TEXTS[:2]), int8.encode(TEXTS[:2]))
+
+
+def test_onnx_backend_indexes_and_answers(tmp_path: Path, small_corpus: Path) -> None:
+    bot = Assistant(make_settings(tmp_path, small_corpus, embedding={"backend": "onnx-int8"}))
+    assert bot.ingest().embedded > 0
+    assert list((tmp_path / "index" / "models").glob("*-int8.onnx"))  # cached under the index folder
+    record = bot.ask("How much could AI contribute to the global economy by 2030, according to the UN Foundation summary?")
+    assert not record["refused"] and "15.7 trillion" in record["answer"]
+    assert bot.model_names()["embedding"].endswith("(onnx-int8)")
+    # An index made by one backend is not opened with the other's settings.
+    assert Settings(embedding={"backend": "onnx-int8"}).index_hash() != Settings().index_hash()
+
+
+def test_vectors_are_remembered_by_text(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    embedder = SentenceTransformerEmbedding(resolve_model_path(""))
+    embedder._model = assistant.embed_model.model  # the loaded model, not a second copy
+    calls: list[list[str]] = []
+    original = SentenceTransformerEmbedding.encode
+
+    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        calls.append(list(texts))
+        return original(self, texts, show_progress)
+
+    monkeypatch.setattr(SentenceTransformerEmbedding, "encode", counted)
+    first = embedder.get_text_embedding_batch(["alpha beta gamma", "delta epsilon"])
+    second = embedder.get_text_embedding_batch(["delta epsilon", "zeta eta"])
+    assert calls == [["alpha beta gamma", "delta epsilon"], ["zeta eta"]]
+    assert second[0] == first[1]
+    assert embedder.get_query_embedding("alpha beta gamma") == first[0] and len(calls) == 2
+
+
+def test_an_ingest_embeds_its_nodes_in_one_encoder_call(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    embedder = SentenceTransformerEmbedding(resolve_model_path(""), embed_batch_size=2)
+    embedder._model = assistant.embed_model.model
+    calls: list[int] = []
+    original = SentenceTransformerEmbedding.encode
+
+    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        calls.append(len(texts))
+        return original(self, texts, show_progress)
+
+    monkeypatch.setattr(SentenceTransformerEmbedding, "encode", counted)
+    nodes = [TextNode(text=f"Passage number {i} on AI governance.") for i in range(7)]
+    embedder(nodes)
+    assert calls == [7]  # not four batches of embed_batch_size
+    assert all(len(node.embedding or []) == 384 for node in nodes)
+    assert embedder._cache == {}  # ingest vectors go to the index, not the question cache
