@@ -84,7 +84,13 @@ class AnswerSettings(_Group):
         "evals/governance_qa.jsonl with `python -m assistant calibrate`.",
     )
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
-
+    llm_source_chars: int = Field(
+        800,
+        ge=0,
+        description="Characters of source text an LLM is shown: the best-ranked sentences, each under "
+        "its passage's number; 0 shows the whole passages. Less is read sooner (the first token "
+        "comes sooner) and leaves a small model less to stray into.",
+    )
 
 class LLMSettings(_Group):
     backend: Literal["none", "llama-cpp", "openai"] = Field(
