@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         with served_app(index_dir, corpus, scratch, extra_env=server_env, script=args.app.resolve()) as app:
             ready_s = ask_when_ready(app, pool[0], timeout_s=120)
             rss_cold = app.rss_mib()
+            settled_s = app.wait_idle()
             warmer = client(app.url)  # questions at once, so the baseline includes what concurrency allocates
             for job in [warmer.submit(q, api_name="/ask") for q in pool[1 : 1 + args.warm_up]]:
                 job.result(timeout=300)
@@ -214,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
     span_s = (max(outcome.finished_at) - outcome.released) if outcome.finished_at else float("nan")
     growth = rss_after / rss_before - 1
     print(f"page served {app.started_s:.1f} s and first answer {ready_s:.1f} s after launch; RSS {rss_cold:.0f} MiB "
-          f"after the first answer, {rss_before:.0f} MiB after {args.warm_up} warm-up questions at once; "
+          f"after the first answer; background warm-up done {settled_s:.0f} s later; {rss_before:.0f} MiB after "
+          f"{args.warm_up} warm-up questions at once; "
           f"{tracebacks} tracebacks in the app's log during the run\n")
     latency_ms = [s * 1000 for s in outcome.latencies_s]
     print(table(["figure", "value", "goal"], [

@@ -72,6 +72,25 @@ class ServedApp:
         """Resident memory of the server process now (VmRSS)."""
         return self._status_kib("VmRSS") / 1024
 
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used (user + system, from /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_idle(self, quiet_s: float = 3.0, timeout_s: float = 600.0) -> float:
+        """Wait until the server has used almost no CPU for `quiet_s` (its background warm-up is done).
+
+        Returns the seconds waited. The app embeds every answer sentence in the background once it
+        serves; memory measured before that ends would count the warm-up as growth.
+        """
+        began = time.perf_counter()
+        while time.perf_counter() - began < timeout_s:
+            used = self.cpu_s()
+            time.sleep(quiet_s)
+            if self.cpu_s() - used < 0.05 * quiet_s:
+                break
+        return time.perf_counter() - began
+
     def peak_rss_mib(self) -> float:
         """The most resident memory the server process has had (VmHWM)."""
         return self._status_kib("VmHWM") / 1024
