@@ -152,6 +152,11 @@ class SentenceTransformerEmbedding(BaseEmbedding):
             known.update(fresh)
         return [known[text].tolist() for text in texts]
 
+    def forget(self, text: str) -> None:
+        """Drop `text`'s remembered vector, so that a benchmark can time a question as a new one."""
+        with self._cache_lock:
+            self._cache.pop(text, None)
+
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
         """Embed an ingest's nodes in one encoder call.
 

@@ -103,8 +103,9 @@ class ChunkStore:
         self.keyword_dir = self.dir / "keyword"
         self._collection: Any = None
         self._opening = threading.Lock()  # two threads opening Chroma at once break its client
-        self._bm25: Any = None
-        self._keyword_rows: list[dict[str, Any]] = []
+        # (BM25 index, its rows), swapped whole so that a question never sees one without the other
+        self._keyword: tuple[Any, list[dict[str, Any]]] = (None, [])
+        self._keyword_stamp = 0  # rows.json's mtime when loaded: another process's ingest changes it
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -180,10 +181,11 @@ class ChunkStore:
         self._load_keyword()
         stored = self.count()
         expected = sum(int(d["chunks"]) for d in manifest.documents.values())
-        if stored != expected or len(self._keyword_rows) != expected:
+        rows = len(self._keyword[1])
+        if stored != expected or rows != expected:
             raise IndexUnavailable(
                 f"The index in {self.dir} is incomplete or damaged (manifest: {expected} chunks, "
-                f"Chroma: {stored}, keyword index: {len(self._keyword_rows)}). "
+                f"Chroma: {stored}, keyword index: {rows}). "
                 "Run `python -m assistant ingest` to complete it, or `ingest --rebuild`."
             )
         return manifest
@@ -246,8 +248,9 @@ class ChunkStore:
             retriever.save(str(self.keyword_dir))
         tmp = self.keyword_dir / "rows.tmp"
         tmp.write_text(json.dumps(rows))
-        os.replace(tmp, self.keyword_dir / "rows.json")
-        self._bm25, self._keyword_rows = (retriever if corpus else None), rows
+        os.replace(tmp, self.keyword_dir / "rows.json")  # last, so a reader never sees new rows with old BM25
+        self._keyword = (retriever if corpus else None), rows
+        self._keyword_stamp = (self.keyword_dir / "rows.json").stat().st_mtime_ns
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -255,16 +258,24 @@ class ChunkStore:
         return int(self.collection.count())
 
     def _load_keyword(self) -> None:
-        if self._bm25 is not None or self._keyword_rows:
-            return
+        """Load the keyword index, again whenever an ingest (here or in another process) rewrote it.
+
+        App replicas that share an index folder written by one ingest job pick the new keyword
+        index up at their next question; one stat per question is the cost.
+        """
         rows_path = self.keyword_dir / "rows.json"
         try:
+            stamp = rows_path.stat().st_mtime_ns
+            if stamp == self._keyword_stamp:
+                return
             rows = json.loads(rows_path.read_text())
             if rows:
                 import bm25s
 
-                self._bm25 = bm25s.BM25.load(str(self.keyword_dir))
-            self._keyword_rows = rows
+                self._keyword = bm25s.BM25.load(str(self.keyword_dir)), rows
+            else:
+                self._keyword = None, rows
+            self._keyword_stamp = stamp
         except (OSError, ValueError) as exc:
             raise IndexUnavailable(
                 f"The keyword index in {self.keyword_dir} is missing or damaged ({exc}); "
@@ -274,7 +285,8 @@ class ChunkStore:
     def knows(self, term: str) -> bool:
         """Whether a keyword token (see `keyword_tokens`) occurs anywhere in the index."""
         self._load_keyword()
-        return self._bm25 is not None and term in self._bm25.vocab_dict
+        bm25 = self._keyword[0]
+        return bm25 is not None and term in bm25.vocab_dict
 
     def dense_search(self, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> list[StoredChunk]:
         k = min(k, self.count())
@@ -291,17 +303,18 @@ class ChunkStore:
     def keyword_search(self, query: str, k: int, allowed: Any = None) -> list[StoredChunk]:
         """BM25 top-k; `allowed(row) -> bool` applies the metadata filters."""
         self._load_keyword()
-        tokens = [t for t in keyword_tokens(query) if self.knows(t)]
-        if not tokens or self._bm25 is None:
+        bm25, rows = self._keyword
+        tokens = [t for t in keyword_tokens(query) if bm25 is not None and t in bm25.vocab_dict]
+        if not tokens:
             return []
         mask = None
         if allowed is not None:
-            mask = np.array([1.0 if allowed(r) else 0.0 for r in self._keyword_rows], dtype=np.float32)
-        scores = self._bm25.get_scores(tokens, weight_mask=mask)
+            mask = np.array([1.0 if allowed(r) else 0.0 for r in rows], dtype=np.float32)
+        scores = bm25.get_scores(tokens, weight_mask=mask)
         top = [int(i) for i in np.argsort(-scores)[:k] if scores[i] > 0]
         if not top:
             return []
-        ids = [self._keyword_rows[i]["id"] for i in top]
+        ids = [rows[i]["id"] for i in top]
         found = self.collection.get(ids=ids, include=["documents", "metadatas"])
         by_id = {i: (t, m) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])}
         return [StoredChunk(i, *by_id[i], float(scores[j])) for i, j in zip(ids, top) if i in by_id]

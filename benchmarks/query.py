@@ -70,12 +70,14 @@ def stage_times(assistant: Assistant, asked: list[str]) -> tuple[dict[str, list[
         times["condense"].append((time.perf_counter() - began) * 1000)
         rewritten += standalone != question.strip()
 
+        assistant.embed_model.forget(question)  # each question is embedded as a new one, in both timings
         record = assistant.ask(question)
         for stage in ("retrieve", "answer", "total"):
             times[stage].append(float(record["timings_ms"][stage]))
 
         filters, _ = assistant.scope(question, None, manifest)
         retriever = HybridRetriever(assistant.store, assistant.embed_model, assistant.settings.retrieval, filters)
+        assistant.embed_model.forget(question)
         retriever.retrieve(question)
         times["dense"].append(retriever.timings.dense_ms)
         times["keyword"].append(retriever.timings.keyword_ms)

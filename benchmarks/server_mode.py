@@ -2,9 +2,9 @@
 
 The bundled corpus is ingested twice, once into Chroma on disk (`PersistentClient`) and once into a
 real `chroma run` on a free loopback port (`HttpClient`, `ASSISTANT_CHROMA_URL`), with one loaded
-embedding model. Every question is asked once in each mode first, so that both have the question's
-vector and its passages' sentence vectors remembered; the timed passes then alternate the modes
-question by question, and differ only in where the vectors are searched and fetched.
+embedding model. Every question is asked once in each mode first, so that both have its passages'
+sentence vectors remembered; the timed passes then alternate the modes question by question (each
+question embedded afresh in both), and differ only in where the vectors are searched and fetched.
 
     .venv/bin/python benchmarks/server_mode.py             # 50 questions spread over the shipped set
     .venv/bin/python benchmarks/server_mode.py --limit 0   # all 158

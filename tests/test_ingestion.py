@@ -72,3 +72,21 @@ def test_other_settings_need_rebuild(tmp_path: Path, small_corpus: Path) -> None
     rebuilt = other.ingest(rebuild=True)
     assert rebuilt.embedded == rebuilt.chunks > 0
     assert other.ask("What is the CPA module about?")["retrieved"]
+
+
+def test_a_reader_picks_up_what_another_ingest_wrote(tmp_path: Path, small_corpus: Path, assistant: Assistant) -> None:
+    """An app replica sharing the index folder sees a later ingest at its next question, no restart."""
+    writer = Assistant(make_settings(tmp_path, small_corpus))
+    writer.embed_model = assistant.embed_model
+    writer.ingest()
+    reader = Assistant(make_settings(tmp_path, small_corpus))  # its own store handle, as another process has
+    reader.embed_model = assistant.embed_model
+    question = "What does the Lagos accord on seabed drones require of operators?"
+    assert reader.ask(question)["refused"]
+    (small_corpus / "lagos-accord.txt").write_text(
+        "The Lagos accord on seabed drones\n\nThe Lagos accord on seabed drones requires operators to "
+        "register every seabed drone with the coastal state before deployment.\n", encoding="utf-8")
+    writer.ingest()
+    record = reader.ask(question)
+    assert not record["refused"] and "register every seabed drone" in record["answer"]
+    assert any(r["doc_id"] == "lagos-accord" for r in record["retrieved"][:3])
