@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -82,13 +82,14 @@ class SentenceTransformerEmbedding(BaseEmbedding):
     """A LlamaIndex `BaseEmbedding` over a local sentence-transformers model (normalised vectors).
 
     `backend` is "torch" (sentence-transformers itself) or "onnx-int8" (the same model exported
-    and quantized once into `cache_dir`; see `assistant.onnx_encoder`). Vectors asked for one text
-    at a time (questions, answer sentences) are remembered by text, up to `CACHE_SIZE` of them,
-    because the answer stage scores the same passages' sentences question after question.
+    and quantized once into `cache_dir`; see `assistant.onnx_encoder`). Vectors asked for through
+    LlamaIndex's query and text methods (questions, answer sentences) are remembered by text, up to
+    `CACHE_SIZE` of them, because the answer stage scores the same passages' sentences question
+    after question.
     """
 
     model_path: str
-    backend: str = "torch"
+    backend: Literal["torch", "onnx-int8"] = "torch"
     cache_dir: Path = Path("indexes") / "models"
     _model: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)

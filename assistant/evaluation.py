@@ -80,8 +80,7 @@ def run_eval(assistant: Any, qa_path: Path, out_dir: Path, baseline: str | None 
     records = ask_all(assistant.ask, items, on_progress, show_progress)
     seconds = time.perf_counter() - began
     rows = [{"id": item["id"], **record} for item, record in zip(items, records)]
-    stored = assistant.store.collection.get(include=["documents", "metadatas"])
-    documents = evidence_documents([(m["doc_id"], t) for t, m in zip(stored["documents"], stored["metadatas"])], items)
+    documents = evidence_documents([(c.metadata["doc_id"], c.text) for c in assistant.store.chunks()], items)
     summary: dict[str, Any] = {
         "qa_set": str(qa_path),
         "questions": len(items),

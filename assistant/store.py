@@ -226,7 +226,7 @@ class ChunkStore:
 
     def clear(self) -> None:
         """Drop every chunk and the manifest (for `--rebuild`)."""
-        existing = self.collection.get(include=[])["ids"]
+        existing = [chunk.id for chunk in self.chunks()]
         for start in range(0, len(existing), 5000):
             self.collection.delete(ids=existing[start : start + 5000])
         self.manifest_path.unlink(missing_ok=True)
@@ -235,12 +235,10 @@ class ChunkStore:
         """Rebuild BM25 from the texts in Chroma, so the two indexes can never disagree."""
         import bm25s
 
-        everything = self.collection.get(include=["documents", "metadatas"])
-        rows = [
-            {"id": i, **{k: m.get(k) for k in ("doc_id", "issuer", "kind", "date_key", "part")}}
-            for i, m in zip(everything["ids"], everything["metadatas"])
-        ]
-        corpus = [keyword_tokens(_keyword_text(t, m)) for t, m in zip(everything["documents"], everything["metadatas"])]
+        rows, corpus = [], []
+        for chunk in self.chunks():
+            rows.append({"id": chunk.id, **{k: chunk.metadata.get(k) for k in ("doc_id", "issuer", "kind", "date_key", "part")}})
+            corpus.append(keyword_tokens(_keyword_text(chunk.text, chunk.metadata)))
         self.keyword_dir.mkdir(parents=True, exist_ok=True)
         retriever = bm25s.BM25()
         if corpus:
@@ -345,7 +343,10 @@ class ChunkStore:
         return before, chunk, after
 
     def chunks(self, page: int = 1000) -> Iterator[StoredChunk]:
-        """Every stored chunk, read a page at a time so that a large index is never held whole."""
+        """Every stored chunk, a page at a time: Chroma on disk cannot return 100,000 in one call.
+
+        (Its SQLite query runs out of variables: "too many SQL variables".)
+        """
         for offset in itertools.count(0, page):
             found = self.collection.get(limit=page, offset=offset, include=["documents", "metadatas"])
             yield from (StoredChunk(i, t, m, 0.0) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"]))

@@ -94,3 +94,21 @@ def test_an_ingest_embeds_its_nodes_in_one_encoder_call(assistant: Assistant, mo
     assert calls == [7]  # not four batches of embed_batch_size
     assert all(len(node.embedding or []) == 384 for node in nodes)
     assert embedder._cache == {}  # ingest vectors go to the index, not the question cache
+
+
+def test_after_warm_up_a_question_costs_one_encoder_call(markup_assistant: Assistant,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app embeds every indexed answer sentence ahead; then a question embeds only itself."""
+    assert markup_assistant.warm_up() > 100
+    calls: list[list[str]] = []
+    original = SentenceTransformerEmbedding.encode
+
+    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        calls.append(list(texts))
+        return original(self, texts, show_progress)
+
+    monkeypatch.setattr(SentenceTransformerEmbedding, "encode", counted)
+    question = "What did the sandbox briefing note recommend about evaluation sandboxes?"
+    record = markup_assistant.ask(question)
+    assert not record["refused"]
+    assert calls == [[question]]

@@ -90,3 +90,9 @@ def test_a_reader_picks_up_what_another_ingest_wrote(tmp_path: Path, small_corpu
     record = reader.ask(question)
     assert not record["refused"] and "register every seabed drone" in record["answer"]
     assert any(r["doc_id"] == "lagos-accord" for r in record["retrieved"][:3])
+
+
+def test_chunks_are_read_page_by_page(assistant: Assistant) -> None:
+    """A large index is read in pages (Chroma on disk fails on 100,000 ids in one call)."""
+    ids = [chunk.id for chunk in assistant.store.chunks(page=97)]
+    assert len(ids) == len(set(ids)) == assistant.store.count() > 97 * 3
