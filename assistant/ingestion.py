@@ -204,7 +204,8 @@ def ingest(
         removed = [k for k in manifest.documents if k not in seen]
         for key in removed:
             store.delete_document(manifest.documents.pop(key)["doc_id"])
-        if to_embed or removed or rebuild or not (store.keyword_dir / "rows.json").exists():
+        swept = _sweep_orphans(store, manifest)
+        if to_embed or removed or swept or rebuild or not (store.keyword_dir / "rows.json").exists():
             store.rebuild_keyword_index()
         manifest.write(store.manifest_path)
     summary.documents = len(manifest.documents)
@@ -213,6 +214,22 @@ def ingest(
     for warning in summary.warnings:
         log.warning(warning)
     return summary
+
+
+def _sweep_orphans(store: ChunkStore, manifest: Manifest) -> bool:
+    """Delete chunks of documents the manifest does not list; True if there were any.
+
+    An ingest killed after storing a document's chunks but before writing the manifest leaves
+    them behind; when that file is gone by the next ingest, nothing else would ever remove them.
+    The chunks are only read (in pages) when Chroma holds more than the manifest counts.
+    """
+    if store.count() == sum(int(d["chunks"]) for d in manifest.documents.values()):
+        return False
+    listed = {entry["doc_id"] for entry in manifest.documents.values()}
+    orphans = {chunk.metadata["doc_id"] for chunk in store.chunks()} - listed
+    for doc_id in orphans:
+        store.delete_document(doc_id)
+    return bool(orphans)
 
 
 def _document(info: DocumentInfo, key: str, digest: str, text: str) -> Document:

@@ -63,19 +63,27 @@ def sentence_pool(corpus: Path) -> list[str]:
     return list(pool)
 
 
-def write_files(folder: Path, first: int, last: int, pool: list[str], seed: int) -> None:
-    """Synthetic files number `first` to `last - 1`, with their catalog entries appended."""
+def write_files(folder: Path, count: int, pool: list[str], seed: int) -> None:
+    """Make the folder hold exactly synthetic files 0 to `count - 1`, and their catalog.
+
+    A file's text depends only on its number and the seed, so files kept from an earlier run are
+    left as they are (and not embedded again), and files beyond `count` are removed.
+    """
+    for path in folder.glob("synthetic-*.txt"):
+        if int(path.stem.split("-")[1]) >= count:
+            path.unlink()
     catalog = []
-    for number in range(first, last):
-        rng = random.Random(seed * 1_000_003 + number)  # a file's text depends only on its number
+    for number in range(count):
+        path = folder / f"synthetic-{number:05d}.txt"
         title = f"Synthetic governance digest {number:05d}"
-        paragraphs = [f"{n}. {' '.join(rng.sample(pool, PER_CHUNK))}" for n in range(1, PER_FILE + 1)]
-        (folder / f"synthetic-{number:05d}.txt").write_text(title + "\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
-        catalog.append(f'[[document]]\nid = "synthetic-{number:05d}"\nfile = "synthetic-{number:05d}.txt"\n'
+        if not path.exists():
+            rng = random.Random(seed * 1_000_003 + number)
+            paragraphs = [f"{n}. {' '.join(rng.sample(pool, PER_CHUNK))}" for n in range(1, PER_FILE + 1)]
+            path.write_text(title + "\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+        catalog.append(f'[[document]]\nid = "synthetic-{number:05d}"\nfile = "{path.name}"\n'
                        f'title = "{title}"\nissuer = "benchmarks/scale.py"\ndate = "2026-01-01"\nkind = "article"\n'
                        'source = "Recombined sentences of the bundled corpus"\nreuse = "Synthetic; benchmark only."\n')
-    with open(folder / "catalog.toml", "a", encoding="utf-8") as out:
-        out.write("\n".join(catalog))
+    (folder / "catalog.toml").write_text("\n".join(catalog), encoding="utf-8")
 
 
 def retrieval_times(assistant: Assistant, asked: list[str]) -> dict[str, list[float]]:
@@ -115,13 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     with workspace(args.index_dir, "bench-scale-") as (index_dir, scratch):
         corpus = index_dir.with_name(index_dir.name + "-corpus") if args.index_dir else scratch / "corpus"
         corpus.mkdir(parents=True, exist_ok=True)
-        files = len(list(corpus.glob("synthetic-*.txt")))
         settings = Settings(corpus_dir=corpus, index_dir=index_dir, embedding={"backend": args.backend})
         for size in args.sizes:
-            wanted = -(-size // PER_FILE)
-            if wanted > files:
-                write_files(corpus, files, wanted, pool, args.seed)
-                files = wanted
+            write_files(corpus, -(-size // PER_FILE), pool, args.seed)
             began = time.perf_counter()
             built = Assistant(settings).ingest()
             build_s = time.perf_counter() - began

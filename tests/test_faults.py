@@ -65,6 +65,23 @@ def test_an_ingest_killed_at_any_point_is_completed_by_the_next(tmp_path: Path, 
         assert index_state(crashed) == expected, f"killed after {delay:.1f} s of {duration:.1f} s"
 
 
+def test_chunks_left_by_a_killed_ingest_of_a_file_since_removed_are_swept(tmp_path: Path, small_corpus: Path,
+                                                                         assistant: Assistant) -> None:
+    """A killed ingest may have stored a document the manifest never listed; if its file is gone by
+    the next ingest, that ingest still removes its chunks, and the index is whole again."""
+    bot = Assistant(make_settings(tmp_path, small_corpus))
+    bot.embed_model = assistant.embed_model
+    bot.ingest()
+    expected = index_state(bot.settings)
+    # What a killed ingest of "ghost.txt" leaves: its chunks in Chroma, no manifest entry, no keyword rows.
+    bot.store.upsert(ids=["ghost-1", "ghost-2"], texts=["A ghost passage.", "Another ghost passage."],
+                     embeddings=[[0.1] * 384, [0.2] * 384], metadatas=[{"doc_id": "ghost", "file": "ghost.txt"}] * 2)
+    with pytest.raises(IndexUnavailable, match="incomplete"):
+        Assistant(bot.settings).store.check_ready()
+    assert bot.ingest().embedded == 0
+    assert index_state(bot.settings) == expected
+
+
 def test_a_second_ingest_stops_with_a_message_naming_the_lock(tmp_path: Path, small_corpus: Path) -> None:
     settings = make_settings(tmp_path, small_corpus)
     with ChunkStore(settings).writer_lock():
