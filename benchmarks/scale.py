@@ -16,6 +16,10 @@ as fast as torch on CPU; `--backend torch` for fp32): about 25 minutes on 2 core
     .venv/bin/python benchmarks/scale.py                          # 1k, 10k, 100k
     .venv/bin/python benchmarks/scale.py --sizes 1000 5000        # a quick look
     .venv/bin/python benchmarks/scale.py --index-dir /tmp/scale   # keep corpus and index for another run
+    .venv/bin/python benchmarks/scale.py --index-dir /tmp/scale --sizes 100000   # re-measure it, nothing embedded
+
+The corpus folder always holds exactly the files of the size being measured, so a smaller size
+given for a kept index shrinks it (the ingest removes the files' chunks).
 """
 
 from __future__ import annotations
