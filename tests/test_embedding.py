@@ -20,6 +20,20 @@ TEXTS = ["AI", "What fines apply to prohibited AI practices?", LONG,
          "Multilateral AI diplomacy: setting the stage for success in 2026.", "数字鸿沟 🌍 digital divide"]
 
 
+@pytest.fixture()
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The texts of every `SentenceTransformerEmbedding.encode` call made during the test."""
+    made: list[list[str]] = []
+    original = SentenceTransformerEmbedding.encode
+
+    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        made.append(list(texts))
+        return original(self, texts, show_progress)
+
+    monkeypatch.setattr(SentenceTransformerEmbedding, "encode", counted)
+    return made
+
+
 @pytest.fixture(scope="module")
 def int8(tmp_path_factory: pytest.TempPathFactory) -> OnnxInt8Encoder:
     return OnnxInt8Encoder(resolve_model_path(""), tmp_path_factory.mktemp("models"))
@@ -60,17 +74,9 @@ def test_onnx_backend_indexes_and_answers(tmp_path: Path, small_corpus: Path) ->
     assert Settings(embedding={"backend": "onnx-int8"}).index_hash() != Settings().index_hash()
 
 
-def test_vectors_are_remembered_by_text(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vectors_are_remembered_by_text(assistant: Assistant, calls: list[list[str]]) -> None:
     embedder = SentenceTransformerEmbedding(resolve_model_path(""))
     embedder._model = assistant.embed_model.model  # the loaded model, not a second copy
-    calls: list[list[str]] = []
-    original = SentenceTransformerEmbedding.encode
-
-    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        calls.append(list(texts))
-        return original(self, texts, show_progress)
-
-    monkeypatch.setattr(SentenceTransformerEmbedding, "encode", counted)
     first = embedder.get_text_embedding_batch(["alpha beta gamma", "delta epsilon"])
     second = embedder.get_text_embedding_batch(["delta epsilon", "zeta eta"])
     assert calls == [["alpha beta gamma", "delta epsilon"], ["zeta eta"]]
@@ -78,36 +84,20 @@ def test_vectors_are_remembered_by_text(assistant: Assistant, monkeypatch: pytes
     assert embedder.get_query_embedding("alpha beta gamma") == first[0] and len(calls) == 2
 
 
-def test_an_ingest_embeds_its_nodes_in_one_encoder_call(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_ingest_embeds_its_nodes_in_one_encoder_call(assistant: Assistant, calls: list[list[str]]) -> None:
     embedder = SentenceTransformerEmbedding(resolve_model_path(""), embed_batch_size=2)
     embedder._model = assistant.embed_model.model
-    calls: list[int] = []
-    original = SentenceTransformerEmbedding.encode
-
-    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        calls.append(len(texts))
-        return original(self, texts, show_progress)
-
-    monkeypatch.setattr(SentenceTransformerEmbedding, "encode", counted)
     nodes = [TextNode(text=f"Passage number {i} on AI governance.") for i in range(7)]
     embedder(nodes)
-    assert calls == [7]  # not four batches of embed_batch_size
+    assert [len(texts) for texts in calls] == [7]  # not four batches of embed_batch_size
     assert all(len(node.embedding or []) == 384 for node in nodes)
     assert embedder._cache == {}  # ingest vectors go to the index, not the question cache
 
 
-def test_after_warm_up_a_question_costs_one_encoder_call(markup_assistant: Assistant,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_after_warm_up_a_question_costs_one_encoder_call(markup_assistant: Assistant, calls: list[list[str]]) -> None:
     """The app embeds every indexed answer sentence ahead; then a question embeds only itself."""
     assert markup_assistant.warm_up() > 100
-    calls: list[list[str]] = []
-    original = SentenceTransformerEmbedding.encode
-
-    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        calls.append(list(texts))
-        return original(self, texts, show_progress)
-
-    monkeypatch.setattr(SentenceTransformerEmbedding, "encode", counted)
+    calls.clear()
     question = "What did the sandbox briefing note recommend about evaluation sandboxes?"
     record = markup_assistant.ask(question)
     assert not record["refused"]
