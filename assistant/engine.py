@@ -25,7 +25,7 @@ from llama_index.core.llms import LLM
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from assistant.answering import AnswerDraft, CitedAnswerSynthesizer, answer_sentences, cite
+from assistant.answering import AnswerDraft, CitedAnswerSynthesizer, answer_sentences, cite, in_context
 from assistant.comparison import topic_statements, topic_terms
 from assistant.conversation import is_follow_up, rewrite_follow_up, rewrite_with_llm
 from assistant.embedding import CACHE_SIZE, SentenceTransformerEmbedding, resolve_model_path
@@ -116,7 +116,8 @@ class Assistant:
         """
         texts: dict[str, None] = {}
         for chunk in self.store.chunks():
-            texts.update(dict.fromkeys(answer_sentences(chunk.text, chunk.metadata.get("title", ""))))
+            for sentence in answer_sentences(chunk.text, chunk.metadata.get("title", "")):
+                texts[in_context(sentence, chunk.metadata)] = None
             if len(texts) >= sentences:
                 break
         batch = list(texts)[:sentences]

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
@@ -59,10 +60,21 @@ class Filters:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def allows(self, row: dict[str, Any]) -> bool:
-        """The same filters applied to a keyword-index row."""
-        checks = {"$in": lambda v, x: v in x, "$gte": lambda v, x: v >= x, "$lte": lambda v, x: v <= x}
-        return all(checks[op](row.get(key), value) for key, op, value in self._clauses())
+    def select(self, columns: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """The same filters over the keyword index's columns: which rows pass, or None for no filter."""
+        clauses = self._clauses()
+        if not clauses:
+            return None
+        keep = np.ones(len(columns[clauses[0][0]]), dtype=bool)
+        for key, op, value in clauses:
+            column = columns[key]
+            if op == "$in":
+                keep &= np.isin(column, value)
+            elif op == "$gte":
+                keep &= column >= value
+            else:
+                keep &= column <= value
+        return keep
 
     def describe(self) -> str:
         parts = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, _, v in self._clauses()]
@@ -158,7 +170,7 @@ class HybridRetriever(BaseRetriever):
         vector = query_bundle.embedding or self.embed_model.get_query_embedding(query_bundle.query_str)
         dense = self.store.dense_search(vector, self.settings.dense_top_k, self.filters.where())
         after_dense = time.perf_counter()
-        keyword = self.store.keyword_search(query_bundle.query_str, self.settings.keyword_top_k, self.filters.allows)
+        keyword = self.store.keyword_search(query_bundle.query_str, self.settings.keyword_top_k, self.filters.select)
         after_keyword = time.perf_counter()
         # "What does Article 5 say?" also ranks the passages of Article 5 itself, by meaning.
         parts = referenced_parts(query_bundle.query_str)

@@ -10,6 +10,7 @@ from assistant.calibration import choose_threshold
 from assistant.engine import QuestionError, check_question
 from assistant.retrieval import Filters, fuse, named_documents
 from assistant.settings import Settings, settings_table
+from assistant.store import KeywordIndex
 from assistant.verification import UNSUPPORTED_MARK, supports, verify
 from tests.conftest import ROOT
 
@@ -21,16 +22,25 @@ def test_fuse_rewards_agreement() -> None:
 @pytest.mark.parametrize(
     ("filters", "row", "allowed"),
     [
-        (Filters(), {"doc_id": "x", "date_key": 0}, True),
         (Filters(doc_ids=("a",)), {"doc_id": "b"}, False),
+        (Filters(doc_ids=("a", "b")), {"doc_id": "b"}, True),
         (Filters(kinds=("regulation",)), {"kind": "regulation"}, True),
+        (Filters(parts=("Article 5",)), {"part": None}, False),
         (Filters(date_from="2025"), {"date_key": 20240613}, False),
+        (Filters(date_from="2024-06"), {"date_key": 20240613}, True),
         (Filters(date_to="2024"), {"date_key": 20241231}, True),
         (Filters(date_to="2024-06"), {"date_key": 20240701}, False),
+        (Filters(date_to="2024-06"), {"date_key": None}, True),  # an undated document counts as day 0
     ],
 )
-def test_filters(filters: Filters, row: dict[str, object], allowed: bool) -> None:
-    assert filters.allows(row) is allowed
+def test_filters_select_keyword_rows(filters: Filters, row: dict[str, object], allowed: bool) -> None:
+    index = KeywordIndex.from_rows(None, [{"id": "first"}, {"id": "row", **row}])
+    keep = filters.select(index.columns)
+    assert keep is not None and keep.tolist()[1] is allowed
+
+
+def test_no_filter_selects_every_row_without_a_mask() -> None:
+    assert Filters().select(KeywordIndex.from_rows(None, [{"id": "x", "doc_id": "a"}]).columns) is None
 
 
 @pytest.mark.parametrize(
@@ -141,6 +151,10 @@ def test_missing_anchors(question: str, passage: str, missing: list[str]) -> Non
         ("When does the Act apply?", "It applies to providers.", "date", False),
         ("What must deployers do when publishing deep fakes?", "They must disclose it.", None, False),
         ("At what time does the event start?", "Doors open at 13:30.", "date", True),
+        ("When must it be reported?", "Within 15 days of becoming aware of it.", "date", True),
+        ("When does it apply?", "On the twentieth day following its publication.", "date", True),
+        ("When was the meeting held?", "It reflected on the year ahead.", "date", False),
+        ("When does it apply?", "It may apply to providers.", "date", False),
         ("How many experts sit on the panel?", "The panel was created in 2025.", "quantity", False),
         ("How many experts sit on the panel?", "Forty experts sit on it.", "quantity", True),
         ("How much does AI add by 2030?", "USD 15.7 trillion by 2030.", "quantity", True),
