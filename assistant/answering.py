@@ -80,7 +80,7 @@ class Evidence:
     """
 
     answer_similarity: float  # mean cosine of the three best-ranked sentences to the question
-    term_coverage: float  # share of the question's keyword terms found in the top three passages
+    term_coverage: float  # share of the question's terms (see `question_terms`) in the top three passages
     missing: list[str] = field(default_factory=list)
 
     @property

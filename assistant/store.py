@@ -95,8 +95,7 @@ class KeywordIndex:
     """BM25 over the chunks, with each row's chunk id and filter fields held as columns.
 
     Columns, not a dict per row: a filter is then a few vectorised comparisons over 100,000 rows
-    (well under a millisecond) where a Python test per row took 100 ms, and the rows take a
-    fraction of the memory.
+    (well under a millisecond) where a Python test per row took 100 ms.
     """
 
     bm25: Any  # a bm25s.BM25, or None when the index holds no chunk
