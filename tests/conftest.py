@@ -11,9 +11,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from assistant import Assistant, Settings
+from assistant.embedding import SentenceTransformerEmbedding
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -85,3 +87,17 @@ def markup_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     bot = Assistant(make_settings(tmp, corpus))
     bot.ingest()
     return bot
+
+
+@pytest.fixture()
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The texts of every `SentenceTransformerEmbedding.encode` call made during the test."""
+    made: list[list[str]] = []
+    original = SentenceTransformerEmbedding.encode
+
+    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        made.append(list(texts))
+        return original(self, texts, show_progress)
+
+    monkeypatch.setattr(SentenceTransformerEmbedding, "encode", counted)
+    return made

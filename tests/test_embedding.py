@@ -20,20 +20,6 @@ TEXTS = ["AI", "What fines apply to prohibited AI practices?", LONG,
          "Multilateral AI diplomacy: setting the stage for success in 2026.", "数字鸿沟 🌍 digital divide"]
 
 
-@pytest.fixture()
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The texts of every `SentenceTransformerEmbedding.encode` call made during the test."""
-    made: list[list[str]] = []
-    original = SentenceTransformerEmbedding.encode
-
-    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        made.append(list(texts))
-        return original(self, texts, show_progress)
-
-    monkeypatch.setattr(SentenceTransformerEmbedding, "encode", counted)
-    return made
-
-
 @pytest.fixture(scope="module")
 def int8(tmp_path_factory: pytest.TempPathFactory) -> OnnxInt8Encoder:
     return OnnxInt8Encoder(resolve_model_path(""), tmp_path_factory.mktemp("models"))

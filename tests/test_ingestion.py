@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import Assistant
+from assistant import Assistant, ingestion
 from assistant.store import IndexUnavailable
 from tests.conftest import make_settings
 
@@ -41,6 +41,22 @@ def test_incremental_reingest(tmp_path: Path, small_corpus: Path) -> None:
     bot.store.check_ready()
     hits = bot.store.keyword_search("OECD Recommendation Council", 50)
     assert all(h.metadata["doc_id"] != "oecd-ai-2019" for h in hits)
+
+
+def test_a_large_ingest_is_embedded_and_stored_in_slices(
+    tmp_path: Path, small_corpus: Path, monkeypatch: pytest.MonkeyPatch, calls: list[list[str]]
+) -> None:
+    """Slices bound an ingest's memory; the index they build is the one a single pass builds."""
+    whole = Assistant(make_settings(tmp_path / "whole", small_corpus))
+    whole.ingest()
+    calls.clear()
+    monkeypatch.setattr(ingestion, "SLICE_CHARS", 8_000)  # the five documents hold about 44,000 characters
+    sliced = Assistant(make_settings(tmp_path / "sliced", small_corpus))
+    summary = sliced.ingest()
+    assert len(calls) >= 3  # one encoder call per slice
+    assert sum(len(texts) for texts in calls) == summary.embedded == summary.chunks
+    assert set(sliced.store.collection.get(include=[])["ids"]) == set(whole.store.collection.get(include=[])["ids"])
+    sliced.store.check_ready()
 
 
 def test_bad_files_are_skipped_with_reasons(tmp_path: Path, small_corpus: Path) -> None:
