@@ -180,7 +180,7 @@ def ingest(
         for key in removed:
             store.delete_document(manifest.documents.pop(key)["doc_id"])
         swept = _sweep_orphans(store, manifest)
-        if to_embed or removed or swept or rebuild or not (store.keyword_dir / "rows.json").exists():
+        if to_embed or removed or swept or rebuild or store.keyword_outdated():
             store.rebuild_keyword_index()
         manifest.write(store.manifest_path)
     summary.documents = len(manifest.documents)

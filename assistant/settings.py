@@ -73,6 +73,13 @@ class RetrievalSettings(_Group):
         5, ge=1, description="Reciprocal-rank-fusion constant k (small: the top ranks count most)."
     )
     top_n: int = Field(10, ge=5, description="Passages kept after fusion (the `retrieved` list).")
+    bm25_k1: float = Field(
+        0.9, gt=0, description="BM25 term-frequency saturation; a change is applied by the next `ingest`, "
+        "which rebuilds the keyword index without embedding anything."
+    )
+    bm25_b: float = Field(
+        0.4, ge=0, le=1, description="BM25 length normalisation (0: none, 1: full); applied like `bm25_k1`."
+    )
 
 
 class AnswerSettings(_Group):

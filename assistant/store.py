@@ -264,7 +264,7 @@ class ChunkStore:
             rows.append({"id": chunk.id, **{k: chunk.metadata.get(k) for k in FILTER_FIELDS}})
             corpus.append(keyword_tokens(_keyword_text(chunk.text, chunk.metadata)))
         self.keyword_dir.mkdir(parents=True, exist_ok=True)
-        retriever = bm25s.BM25()
+        retriever = bm25s.BM25(**self._bm25_params())
         if corpus:
             retriever.index(corpus, show_progress=False)
             retriever.save(str(self.keyword_dir))
@@ -273,6 +273,23 @@ class ChunkStore:
         os.replace(tmp, self.keyword_dir / "rows.json")  # last, so a reader never sees new rows with old BM25
         self._keyword = KeywordIndex.from_rows(retriever if corpus else None, rows)
         self._keyword_stamp = (self.keyword_dir / "rows.json").stat().st_mtime_ns
+
+    def _bm25_params(self) -> dict[str, float]:
+        return {"k1": self.settings.retrieval.bm25_k1, "b": self.settings.retrieval.bm25_b}
+
+    def keyword_outdated(self) -> bool:
+        """Whether the keyword index is missing, or was built with other BM25 parameters than the settings'.
+
+        BM25 scores are computed when the index is built, so new parameters need a rebuild: from
+        Chroma's texts, in seconds, with nothing embedded. An index of no chunk has no BM25 files.
+        """
+        wanted = self._bm25_params()
+        try:
+            rows = json.loads((self.keyword_dir / "rows.json").read_text())
+            built = json.loads((self.keyword_dir / "params.index.json").read_text()) if rows else wanted
+        except (OSError, ValueError):
+            return True
+        return any(built.get(name) != value for name, value in wanted.items())
 
     # -- reading ---------------------------------------------------------------------------
 

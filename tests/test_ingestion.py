@@ -59,6 +59,18 @@ def test_a_large_ingest_is_embedded_and_stored_in_slices(
     sliced.store.check_ready()
 
 
+def test_new_bm25_parameters_rebuild_only_the_keyword_index(tmp_path: Path, small_corpus: Path) -> None:
+    Assistant(make_settings(tmp_path, small_corpus)).ingest()
+    before = Assistant(make_settings(tmp_path, small_corpus)).store.keyword_search("scientific panel experts", 5)
+    changed = Assistant(make_settings(tmp_path, small_corpus, retrieval={"bm25_k1": 1.5, "bm25_b": 0.75}))
+    assert changed.store.keyword_outdated()
+    assert changed.ingest().embedded == 0
+    assert not changed.store.keyword_outdated()
+    changed.store.check_ready()
+    after = changed.store.keyword_search("scientific panel experts", 5)
+    assert [c.id for c in after] and [c.score for c in after] != [c.score for c in before]
+
+
 def test_bad_files_are_skipped_with_reasons(tmp_path: Path, small_corpus: Path) -> None:
     (small_corpus / "empty.txt").write_text("")
     (small_corpus / "random.txt").write_bytes(bytes(range(256)) * 4)
