@@ -189,7 +189,7 @@ def states_kind(sentence: str, kind: str | None, question: str) -> bool:
         counted = keyword_tokens(asked.group(1)) if asked else []  # "How many experts": a count of experts
         words = _NOT_A_COUNT.sub(" ", sentence).split()
         for position, word in enumerate(words):
-            figure = _NUMBER.match(word.strip("([~<>"))
+            figure = _NUMBER.match(word.strip("([~<>€$£"))
             if figure and (figure.group() in given or re.fullmatch(r"(?:19|20)\d\d", figure.group())):
                 figure = None
             if (figure or _NUMBER_WORD.fullmatch(word.strip(".,;:()"))) and (
