@@ -38,7 +38,8 @@ from assistant.store import ChunkStore, Manifest
 log = logging.getLogger(__name__)
 # Documents are chunked, embedded and stored in slices of about this much text (some 4,000
 # chunks), so that an ingest holds one slice's chunks and vectors in memory, not the corpus's: at
-# 100,000 chunks, all at once took 3.3 GiB. The bundled corpus (0.65 MB) is one slice.
+# 100,000 chunks, all at once (and a second copy in LlamaIndex's cache) took 3.3 GiB. The bundled
+# corpus (0.65 MB) is one slice.
 SLICE_CHARS = 2_000_000
 
 
