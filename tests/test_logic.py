@@ -159,6 +159,12 @@ def test_missing_anchors(question: str, passage: str, missing: list[str]) -> Non
         ("How many experts sit on the panel?", "Forty experts sit on it.", "quantity", True),
         ("How much does AI add by 2030?", "USD 15.7 trillion by 2030.", "quantity", True),
         ("How much does AI add by 2030?", "A great deal by 2030.", "quantity", False),
+        ("How many came?", "Date and time: 13:30 - 14:45, 5 May 2026, at the 11th Forum.", "quantity", False),
+        ("How many came?", "Venue: One Dag Hammarskjöld Plaza, 885 2nd Avenue.", "quantity", False),
+        ("How many are there?", "The tasks in paragraph 3 of Article 68(1).", "quantity", False),
+        ("How many experts sit on the panel?", "The two mechanisms were discussed.", "quantity", False),
+        ("How many ethical principles?", "It has seven non-binding ethical principles.", "quantity", True),
+        ("How much can fines reach?", "Fines of up to €35 000 000 apply.", "quantity", True),
     ],
 )
 def test_asked_kind_and_sentences_that_state_it(question: str, sentence: str, kind: str | None, states: bool) -> None:
