@@ -281,15 +281,14 @@ class ChunkStore:
         """Whether the keyword index is missing, or was built with other BM25 parameters than the settings'.
 
         BM25 scores are computed when the index is built, so new parameters need a rebuild: from
-        Chroma's texts, in seconds, with nothing embedded. An index of no chunk has no BM25 files.
+        Chroma's texts, in seconds, with nothing embedded. An index of no chunk has no BM25 to compare.
         """
-        wanted = self._bm25_params()
         try:
-            rows = json.loads((self.keyword_dir / "rows.json").read_text())
-            built = json.loads((self.keyword_dir / "params.index.json").read_text()) if rows else wanted
-        except (OSError, ValueError):
+            self._load_keyword()
+        except IndexUnavailable:
             return True
-        return any(built.get(name) != value for name, value in wanted.items())
+        bm25 = self._keyword.bm25
+        return bm25 is not None and {"k1": bm25.k1, "b": bm25.b} != self._bm25_params()
 
     # -- reading ---------------------------------------------------------------------------
 
