@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("settings", help="print the settings table (Markdown)")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    shown = logging.StreamHandler()
+    shown.setLevel(logging.WARNING)  # on the handler: bm25s sets its own logger to DEBUG when imported
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", handlers=[shown])
     if args.command == "settings":
         print(settings_table())
         return 0

@@ -25,6 +25,13 @@ _ARTICLE = re.compile(r"^(Article\s+\d+[a-z]?)\b", re.IGNORECASE)
 _ANNEX = re.compile(r"^(?:#{1,6}\s+)?(ANNEX\s+[IVXLC]+)\b(.*)$")
 _NUMBERED = re.compile(r"^\s*(?:\*\*)?(\d{1,3})\.(?:\*\*)?\s+\S")
 _LIST = re.compile(r"^\s*([-*•➤]|\(?[a-z0-9ivx]{1,4}[.)])\s")
+_BARE_LABEL = re.compile(r"\(?(?:\d{1,3}|[IVXLCivxlc]{1,6}|[A-Za-z])[.)]?")  # a heading that only numbers: "(1)", "IV."
+# How documents define a term: "‘deployer' means ..." (legislative drafting) and a glossary line
+# that names the term twice ("- AI actors: AI actors are those who ...").
+_DEFINITION = re.compile(
+    r"(?<!\w)[‘'\"“]([^’'\"”\n]{2,60})[’'\"”]\s+means\b|^[-*•➤]?\s*([A-Z][\w -]{1,50}?):\s+(?:An?\s+|The\s+)?\2\b",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Chunk:
     start: int
     end: int
     page: int | None
+    defines: tuple[str, ...] = ()  # the terms it defines, lower-cased: see `defined_terms`
 
 
 @dataclass
@@ -75,6 +83,7 @@ class StructureChunker:
                         start=start,
                         end=end,
                         page=text.count(PAGE_BREAK, 0, start) + 1 if paged else None,
+                        defines=defined_terms(text[start:end]),
                     )
                 )
         return chunks
@@ -113,6 +122,18 @@ class StructureChunker:
             pieces.append((words[first][0], words[last][1]))
             first = last + 1
         return pieces
+
+
+def defined_terms(text: str) -> tuple[str, ...]:
+    """The terms a passage defines, lower-cased, so that "How does the Act define a 'deployer'?"
+    can rank the definition itself above the many passages that merely use the word.
+
+    >>> defined_terms("(4) ‘deployer' means a person using an AI system; ‘operator' means a provider.")
+    ('deployer', 'operator')
+    >>> defined_terms("- AI actors: AI actors are those who play an active role.\\nStakeholders: all of us.")
+    ('ai actors',)
+    """
+    return tuple(dict.fromkeys(next(t for t in m.groups() if t).lower() for m in _DEFINITION.finditer(text)))
 
 
 def embed_prefix(title: str, heading: str, section: str) -> str:
@@ -159,8 +180,8 @@ def _sections(text: str) -> list[_Section]:
             stack = [(level, label)]
         else:
             stack = [(lv, lb) for lv, lb in stack if lv < level] + [(level, label)]
-        if level != 99:
-            heading = title
+        if level != 99 and not _BARE_LABEL.fullmatch(title):
+            heading = title  # "### (1)" under "Article 3: Definitions" keeps that heading
         start = match.start()  # the heading line stays in the text: it may be the fact asked for
         body = match.start() if level == 99 else match.end()
     close(len(text))

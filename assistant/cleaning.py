@@ -24,8 +24,9 @@ _DIGITS = re.compile(r"\d+")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)  # markup comments (a converter's metadata) are not text
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]*\)")  # [text](url) -> text
 _INLINE_MARKUP = re.compile(r"</?(?:sup|sub)>")  # 43<sup>rd</sup> -> 43rd
+_GLUED_CELLS = re.compile(r"(?<=[a-z]{2})(?=[A-Z][a-z])")  # "agreementsCollaborative": two cells run together
 _HYPHEN_BREAK = re.compile(r"([A-Za-z]{2,})-\n[ \t]*([a-z][A-Za-z]*)")
-_LIST_OR_HEADING = re.compile(r"^\s*(#{1,6}\s|[-*•➤]\s|\*\*\d+\.\*\*|\(?[a-z0-9ivx]{1,4}[.)]\s|\d{1,2}:\d{2})")
+_LIST_OR_HEADING = re.compile(r"^\s*(#{1,6}\s|[-*•➤|]\s|\*\*\d+\.\*\*|\(?[a-z0-9ivx]{1,4}[.)]\s|\d{1,2}:\d{2})")
 
 
 def clean_text(text: str) -> str:
@@ -35,6 +36,7 @@ def clean_text(text: str) -> str:
     text = drop_repeated_furniture(text)
     text = _MD_LINK.sub(r"\1", text)
     text = _INLINE_MARKUP.sub("", text)
+    text = split_glued_cells(text)
     text = rejoin_hyphenated(text)
     text = reflow_paragraphs(text)
     text = re.sub(r"[ \t]+\n", "\n", text)
@@ -90,6 +92,26 @@ shape goes, wherever it stands (the last page's footer has no header after it). 
             out.append(line)
     out.extend(pending_gap)
     return "\n".join(out)
+
+
+def split_glued_cells(text: str) -> str:
+    """Give back the cells of a table whose extraction ran them together, as `| a | b |` rows.
+
+    A web page's table saved as text loses its cell borders ("Data sharing agreementsCollaborative
+    international datasets"), which leaves glued words no keyword search finds and rows that
+    read as one sentence. Such rows come as a run of lines with the same number of joins, at
+    least two each; a lone word like "GovTech" is left alone.
+
+    >>> split_glued_cells("PillarFunctionImpact\\nData sharingAlign rulesFewer gaps\\nGovTech Tokyo")
+    '| Pillar | Function | Impact |\\n| Data sharing | Align rules | Fewer gaps |\\nGovTech Tokyo'
+    """
+    lines = text.split("\n")
+    joins = [len(_GLUED_CELLS.findall(line)) for line in lines]
+    for index, line in enumerate(lines):
+        in_run = any(0 <= other < len(lines) and joins[other] == joins[index] for other in (index - 1, index + 1))
+        if joins[index] >= 2 and in_run:
+            lines[index] = "| " + " | ".join(_GLUED_CELLS.split(line.strip())) + " |"
+    return "\n".join(lines)
 
 
 def rejoin_hyphenated(text: str) -> str:

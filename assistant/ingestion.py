@@ -81,6 +81,7 @@ class StructureNodeParser(NodeParser):
                         "start": chunk.start,
                         "end": chunk.end,
                         "context": embed_prefix(meta["title"], chunk.heading, chunk.section).rstrip("\n"),
+                        **({"defines": list(chunk.defines)} if chunk.defines else {}),  # Chroma takes no empty list
                     },
                     metadata_template="{value}",
                     text_template="{metadata_str}\n{content}",
@@ -181,6 +182,14 @@ def ingest(
         for key in removed:
             store.delete_document(manifest.documents.pop(key)["doc_id"])
         swept = _sweep_orphans(store, manifest)
+        lost = store.unreachable()
+        if lost:  # Chroma's graph lost chunks to deletions (see `ChunkStore.clear`): rebuild it, embedding nothing
+            store.compact()
+            summary.warnings.append(
+                f"{lost} of {store.count()} passages could no longer be found by vector search (a Chroma "
+                "defect after deletions, chroma-core/chroma#7758); the vector index was rebuilt from "
+                "the stored vectors, nothing re-embedded."
+            )
         if to_embed or removed or swept or rebuild or store.keyword_outdated():
             store.rebuild_keyword_index()
         manifest.write(store.manifest_path)

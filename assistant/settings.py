@@ -27,8 +27,8 @@ from pydantic_settings import (
 
 # Bumped whenever cleaning or chunking rules change, so that an index built by older rules is
 # recognised as stale (it is part of the index's settings hash).
-CLEANING_VERSION = 2
-CHUNKING_VERSION = 5
+CLEANING_VERSION = 3
+CHUNKING_VERSION = 6
 
 
 class _Group(BaseModel):
@@ -80,13 +80,18 @@ class RetrievalSettings(_Group):
     bm25_b: float = Field(
         0.4, ge=0, le=1, description="BM25 length normalisation (0: none, 1: full); applied like `bm25_k1`."
     )
+    recital_weight: float = Field(
+        0.7, gt=0, le=1, description="Factor on a recital's fused score (a `Whereas` passage of a "
+        "regulation's preamble), so that the article stating the rule ranks before the recital "
+        "explaining it; 1 ranks them alike. Not applied when the question asks about the preamble."
+    )
 
 
 class AnswerSettings(_Group):
     passages: int = Field(5, ge=1, description="Top fused passages the answer may draw on.")
     max_sentences: int = Field(3, ge=1, description="Most sentences in an extractive answer.")
     refusal_threshold: float = Field(
-        0.7057,
+        0.7203,
         description="Evidence score below which the assistant refuses; calibrated on "
         "evals/governance_qa.jsonl with `python -m assistant calibrate`.",
     )

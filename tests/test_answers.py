@@ -8,6 +8,7 @@ import pytest
 
 from assistant import Assistant, Filters
 from assistant.prompts import CANNOT_ANSWER
+from assistant.retrieval import HybridRetriever
 
 # (question, document, a phrase its passage must contain)
 FINDABLE = [
@@ -108,6 +109,33 @@ def test_a_cited_article_is_searched_by_its_parts(assistant: Assistant) -> None:
     assert {r["section"].split(" > ")[0] for r in only["retrieved"]} == {"Article 4"}
     cited = assistant.ask("What does Article 4 of the AI Act require of providers and deployers?")
     assert cited["retrieved"][0]["section"] == "Article 4" and "AI literacy" in cited["retrieved"][0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("question", "section", "fact"),
+    [
+        ("How does Article 3 of the EU AI Act define an 'AI system'?", "Article 3 > (1)", "machine-based system"),
+        ("How does the 2019 OECD Recommendation define an AI system?", "", "AI system: An AI system is"),
+    ],
+)
+def test_a_definition_question_finds_the_definition(assistant: Assistant, question: str, section: str, fact: str) -> None:
+    # Dozens of passages use the term; without the ranking of the passages that define it, the EU
+    # definition was not in the top 10 and the OECD one fourth.
+    record = assistant.ask(question)
+    assert any(r["section"] == section and fact in r["text"] for r in record["retrieved"][:2]), record["retrieved"][:2]
+
+
+def test_an_article_ranks_before_the_recital_restating_it(assistant: Assistant) -> None:
+    def sections(question: str, recital_weight: float) -> list[str]:
+        settings = assistant.settings.retrieval.model_copy(update={"recital_weight": recital_weight})
+        nodes = HybridRetriever(assistant.store, assistant.embed_model, settings).retrieve(question)
+        return [n.node.metadata["section"] for n in nodes]
+
+    question = "Does the EU AI Act ban social scoring of people?"
+    assert sections(question, 1.0)[0].startswith("Whereas Clauses")  # recital 31 explains the ban...
+    assert sections(question, assistant.settings.retrieval.recital_weight)[0] == "Article 5 > 1"  # ...Article 5 states it
+    asked = "What does the AI Act's preamble say about social scoring?"
+    assert sections(asked, assistant.settings.retrieval.recital_weight) == sections(asked, 1.0)
 
 
 def test_filters_restrict_retrieval(assistant: Assistant) -> None:

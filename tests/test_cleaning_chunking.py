@@ -67,6 +67,10 @@ def test_eu_chunks_carry_article_paths_and_fit_the_model(counter: TokenCounter) 
     assert text[penalty.start : penalty.end] == penalty.text
     lengths = [counter.count(embed_prefix(title, c.heading, c.section) + c.text) for c in chunks]
     assert max(lengths) <= counter.model_limit
+    # A definition, headed only "### (1)", keeps its article's heading and records the term it defines.
+    definition = next(c for c in chunks if c.section == "Article 3 > (1)")
+    assert (definition.heading, definition.defines) == ("Article 3: Definitions", ("ai system",))
+    assert next(c for c in chunks if c.section == "Article 3 > (4)").defines == ("deployer",)
 
 
 def test_plain_text_headings_become_sections(counter: TokenCounter) -> None:
