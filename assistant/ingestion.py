@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 # 100,000 chunks, all at once (and a second copy in LlamaIndex's cache) took 3.3 GiB. The bundled
 # corpus (0.65 MB) is one slice.
 SLICE_CHARS = 2_000_000
+# A vector graph that a search no longer covers is rebuilt when more than this share of the chunks
+# is out of reach. Deletions leave many (54 to 233 of the shipped index's 1,402 after a rebuild by
+# deletion, chroma-core/chroma#7758); a graph built afresh leaves a few strays at scale (16 of
+# 102,064), which rebuilding it again, 150 s there, would not mend.
+LOST_SHARE = 0.001
 
 
 class TextCleaner(TransformComponent):
@@ -183,7 +188,7 @@ def ingest(
             store.delete_document(manifest.documents.pop(key)["doc_id"])
         swept = _sweep_orphans(store, manifest)
         lost = store.unreachable()
-        if lost:  # Chroma's graph lost chunks to deletions (see `ChunkStore.clear`): rebuild it, embedding nothing
+        if lost > LOST_SHARE * store.count():  # lost to deletions (see `ChunkStore.clear`): rebuilt, nothing embedded
             store.compact()
             summary.warnings.append(
                 f"{lost} of {store.count()} passages could no longer be found by vector search (a Chroma "

@@ -283,8 +283,9 @@ class ChunkStore:
         self._collection = None
 
     def unreachable(self) -> int:
-        """How many stored chunks no vector search can reach (see `clear`): one search for all of
-        them, from a stored vector, takes 10 ms at 1,400 chunks and 0.5 s at 100,000."""
+        """How many stored chunks a search for all of them, from a stored vector, does not return:
+        those deletions cut off (see `clear`), and the few strays of any large graph. It takes
+        10 ms at 1,400 chunks and 0.5 s at 100,000."""
         stored = self.count()
         if not stored:
             return 0
