@@ -19,8 +19,10 @@ from llama_index.core.llms import LLM, ChatMessage, MockLLM
 from llama_index.core.response_synthesizers import BaseSynthesizer
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
+from assistant.chunking import defined_terms
 from assistant.embedding import SentenceTransformerEmbedding
 from assistant.prompts import ANSWER_SYSTEM, ANSWER_USER, CANNOT_ANSWER, SOURCE_BLOCK
+from assistant.retrieval import asked_definitions
 from assistant.sentences import split_sentences
 from assistant.settings import AnswerSettings
 from assistant.store import keyword_tokens
@@ -246,10 +248,11 @@ def rank_sentences(
     vectors = np.array(embed_model.get_text_embedding_batch([question] + embedded))
     similarities = vectors[1:] @ vectors[0]
     kind = asked_kind(question)
+    asked_terms = set(asked_definitions(question))  # "How does the Act define X?" is answered by "'X' means"
     ranked = []
     for (index, text), similarity in zip(candidates, similarities):
         overlap = len(terms & set(keyword_tokens(text))) / max(len(terms), 1)
-        states = states_kind(text, kind, question)
+        states = states_kind(text, kind, question) or bool(asked_terms & set(defined_terms(text)))
         score = float(similarity) + 0.3 * overlap - 0.01 * index + KIND_BOOST * states
         ranked.append(Candidate(index, text, score, float(similarity), states))
     ranked.sort(key=lambda c: -c.score)

@@ -123,6 +123,8 @@ def test_a_definition_question_finds_the_definition(assistant: Assistant, questi
     # definition was not in the top 10 and the OECD one fourth.
     record = assistant.ask(question)
     assert any(r["section"] == section and fact in r["text"] for r in record["retrieved"][:2]), record["retrieved"][:2]
+    # The answer opens with the definition, not with a sentence that merely uses the term.
+    assert fact in record["answer"].split(" [1]")[0] and record["citations"][0]["section"] == section, record["answer"]
 
 
 def test_an_article_ranks_before_the_recital_restating_it(assistant: Assistant) -> None:
