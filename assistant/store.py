@@ -33,6 +33,7 @@ from nltk.stem.porter import PorterStemmer
 from assistant.settings import Settings
 
 COLLECTION = "governance-passages"
+_COMPACTED = f"{COLLECTION}-compacted"  # where `compact` builds the collection that replaces it
 _SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # a local vector index's folder
 FILTER_FIELDS = ("doc_id", "issuer", "kind", "date_key", "part")  # what keyword-search filters can test
 _STEMMER = PorterStemmer()
@@ -276,7 +277,7 @@ class ChunkStore:
         self.manifest_path.unlink(missing_ok=True)  # first: an interrupted rebuild then asks for an ingest
         stale = self._segment_dirs()
         self._drop(COLLECTION)
-        self._drop(f"{COLLECTION}-compacted")
+        self._drop(_COMPACTED)
         self._remove(stale)
 
     def _segment_dirs(self) -> list[Path]:
@@ -289,7 +290,7 @@ class ChunkStore:
     @staticmethod
     def _remove(stale: list[Path]) -> None:
         """Delete the folders of dropped collections: Chroma 1.5 leaves them behind
-        (chroma-core/chroma#5259), some 160 MB each at 100,000 chunks."""
+        (chroma-core/chroma#5259), 173 MB each at 102,064 chunks."""
         for path in stale:
             shutil.rmtree(path, ignore_errors=True)
 
@@ -314,13 +315,13 @@ class ChunkStore:
 
     def compact(self, page: int = 1000) -> None:
         """Copy every chunk with its stored vector into a new collection that takes this one's
-        place, its vector graph built afresh so that search reaches every chunk; nothing is
-        re-embedded. The manifest goes first, so an interrupted copy asks for an ingest."""
+        place, its vector graph built afresh so that search reaches the chunks deletions had cut
+        off; nothing is re-embedded. The manifest goes first, so an interrupted copy asks for an
+        ingest (which then embeds everything again: slow, but never an index short of chunks)."""
         self.manifest_path.unlink(missing_ok=True)
-        fresh_name = f"{COLLECTION}-compacted"
-        self._drop(fresh_name)  # left by an interrupted compaction
+        self._drop(_COMPACTED)  # left by an interrupted compaction
         stale = self._segment_dirs()  # before the new collection has a folder
-        fresh = _Guarded(self._open(fresh_name), self._unavailable)
+        fresh = _Guarded(self._open(_COMPACTED), self._unavailable)
         for offset in itertools.count(0, page):
             found = self.collection.get(limit=page, offset=offset, include=["documents", "metadatas", "embeddings"])
             if len(found["ids"]):
