@@ -187,6 +187,8 @@ def ingest(
         for key in removed:
             store.delete_document(manifest.documents.pop(key)["doc_id"])
         swept = _sweep_orphans(store, manifest)
+        if to_embed or removed or swept or rebuild:
+            store.settle()
         lost = store.unreachable()
         if lost > LOST_SHARE * store.count():  # lost to deletions (see `ChunkStore.clear`): rebuilt, nothing embedded
             store.compact()

@@ -34,6 +34,7 @@ from assistant.settings import Settings
 
 COLLECTION = "governance-passages"
 _COMPACTED = f"{COLLECTION}-compacted"  # where `compact` builds the collection that replaces it
+SYNC_THRESHOLD = 1000  # Chroma's default: a local collection's vector graph is saved after this many writes
 _SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # a local vector index's folder
 FILTER_FIELDS = ("doc_id", "issuer", "kind", "date_key", "part")  # what keyword-search filters can test
 _STEMMER = PorterStemmer()
@@ -333,6 +334,41 @@ class ChunkStore:
             self._drop(COLLECTION)
             fresh.modify(name=COLLECTION)
         self._remove(stale)
+        self.settle()
+
+    def settle(self) -> None:
+        """Save the whole vector graph to disk, so that every process searches the same graph.
+
+        Chroma 1.5 saves a local collection's graph after every 1,000 writes (its `sync_threshold`)
+        and, each time a process loads it, inserts the writes since then again, in parallel and in
+        no fixed order. Two processes then searched two graphs: on the shipped index the same
+        question got another dense top 10 in 7 of the QA set's 158 questions, and evaluation
+        figures moved between runs of the same code. A load under a threshold of 1 saves the
+        graph whole at once; the threshold then goes back to `SYNC_THRESHOLD` (also after an
+        interrupted settle), so that writes do not each save it all. A Chroma server holds one
+        graph for all its clients, and is left alone.
+        """
+        if self.settings.chroma_url or not self.count():
+            return
+        self.collection.modify(configuration={"hnsw": {"sync_threshold": 1}})
+        self._reopen()
+        probe = self.collection.get(limit=1, include=["embeddings"])["embeddings"][0]
+        self.collection.query(query_embeddings=[list(probe)], n_results=1, include=[])  # loads, so saves
+        self.collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD}})
+        self._reopen()
+
+    def _reopen(self) -> None:
+        """Open the folder with a new Chroma client, which loads the collection from disk again.
+
+        Chroma shares one client per folder within a process and keeps what that client loaded;
+        other stores in this process keep the client they have.
+        """
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        with self._opening:
+            SharedSystemClient.clear_system_cache()
+            self._client = None
+            self._collection = None
 
     def rebuild_keyword_index(self) -> None:
         """Rebuild BM25 from the texts in Chroma, so the two indexes can never disagree."""

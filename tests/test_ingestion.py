@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from assistant import Assistant, ingestion
-from assistant.store import ChunkStore, IndexUnavailable
+from assistant.store import SYNC_THRESHOLD, ChunkStore, IndexUnavailable
 from tests.conftest import make_settings
 
 
@@ -101,6 +104,47 @@ def test_a_vector_graph_that_lost_chunks_to_deletions_is_rebuilt(tmp_path: Path)
     # Only the live collection's vector folder is left: Chroma leaves dropped ones (chroma-core/chroma#5259).
     folders = [p for p in (tmp_path / "index" / "chroma").iterdir() if p.is_dir()]
     assert len(folders) == 1, folders
+
+
+_SEARCH_IN_A_NEW_PROCESS = """
+import json, sys
+import numpy as np
+from assistant.store import ChunkStore
+from tests.conftest import make_settings
+store = ChunkStore(make_settings(__import__("pathlib").Path(sys.argv[1])))
+queries = np.random.default_rng(11).normal(size=(100, 384)).tolist()
+print(json.dumps(store.collection.query(query_embeddings=queries, n_results=10, include=[])["ids"]))
+"""
+
+
+def test_every_process_searches_the_same_vector_graph(tmp_path: Path) -> None:
+    """Chroma re-inserts the writes since its last save, in no fixed order, in each process that loads them."""
+    store = ChunkStore(make_settings(tmp_path))
+    vectors = np.random.default_rng(7).normal(size=(1500, 384)).tolist()
+    ids = [f"doc:{i:05d}" for i in range(1500)]
+    with store.writer_lock():
+        store.upsert(ids, ids, vectors, [{"doc_id": "doc"} for _ in ids])  # saved at 1,000: 500 left to re-insert
+        store.settle()
+    searches = [
+        subprocess.run([sys.executable, "-c", _SEARCH_IN_A_NEW_PROCESS, str(tmp_path)], capture_output=True,
+                       text=True, check=True, cwd=Path(__file__).parent.parent).stdout
+        for _ in range(2)
+    ]
+    assert json.loads(searches[0]) == json.loads(searches[1])
+    assert store.collection.configuration["hnsw"]["sync_threshold"] == SYNC_THRESHOLD  # writes do not each save it
+    assert store.count() == 1500
+
+
+def test_an_ingest_that_writes_saves_the_vector_graph_whole(
+    tmp_path: Path, small_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saves: list[int] = []
+    settle = ChunkStore.settle
+    monkeypatch.setattr(ChunkStore, "settle", lambda self: saves.append(self.count()) or settle(self))
+    bot = Assistant(make_settings(tmp_path, small_corpus))
+    first = bot.ingest()
+    bot.ingest()  # unchanged: nothing written, nothing to save
+    assert saves == [first.chunks]
 
 
 def test_ingest_rebuilds_a_vector_graph_that_lost_chunks(
