@@ -187,7 +187,8 @@ def ingest(
         for key in removed:
             store.delete_document(manifest.documents.pop(key)["doc_id"])
         swept = _sweep_orphans(store, manifest)
-        if to_embed or removed or swept or rebuild:
+        wrote = bool(to_embed or removed or swept or rebuild)
+        if wrote:
             store.settle()
         lost = store.unreachable()
         if lost > LOST_SHARE * store.count():  # lost to deletions (see `ChunkStore.clear`): rebuilt, nothing embedded
@@ -197,7 +198,7 @@ def ingest(
                 "defect after deletions, chroma-core/chroma#7758); the vector index was rebuilt from "
                 "the stored vectors, nothing re-embedded."
             )
-        if to_embed or removed or swept or rebuild or store.keyword_outdated():
+        if wrote or store.keyword_outdated():
             store.rebuild_keyword_index()
         manifest.write(store.manifest_path)
     summary.documents = len(manifest.documents)
