@@ -39,6 +39,20 @@ _ASKS_DATE = re.compile(
     r"^(?:by |from |since |until )?when\b|\b(?:what|which)(?: exact| precise)? (?:date|day|year|month)\b|\bat what time\b",
     re.IGNORECASE,
 )
+# "Where was the meeting held?" asks for a venue; "Where must providers register?" does not.
+_ASKS_PLACE = re.compile(
+    r"\bwhere\b.*\b(?:held|take place|took place|located|hosted|venue)\b|\b(?:what|which) (?:venue|city|address)\b",
+    re.IGNORECASE,
+)
+# "Who moderates?", "Which countries have joined?": answered by a name, a capitalised word that
+# the question does not already use.
+_ASKS_NAME = re.compile(
+    r"^(?:on |by |to |from |with |for )?(?:who|whom|whose)\b|\bnames? of\b|\bwhat (?:are|is) the names?\b"
+    r"|\bwhich (?:countr|organi[sz]ation|member state|compan|institution|person|official|nation|government)",
+    re.IGNORECASE,
+)
+_CAPITALISED = re.compile(r"(?<=[\w,)] )[A-Z][\w-]*")  # mid-sentence: not after a colon, a stop or a table bar
+_HAS_PLACE = re.compile(r"\b(?:Venue|Street|Avenue|Road|Plaza|Square|Boulevard|Floor|Office|Headquarters)\b")
 _MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
 _COUNT_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
@@ -60,8 +74,14 @@ _NOT_A_COUNT = re.compile(
     r"|\b(?i:articles?|paragraphs?|points?|annex|chapter|section|recitals?|regulation|directive)\s+[\d()/]+"
     rf"|\b(?:\d+|(?i:{_COUNT_WORDS}))\s+(?:[A-Z0-9][\w-]*\s+){{0,3}}(?:Avenue|Street|Road|Plaza|Square|Boulevard)\b"
 )
-KIND_BOOST = 0.15  # how far a sentence of the asked-for kind (a date for "when") moves up the ranking
-KIND_WINDOW = 5  # a date or figure must be among this many best sentences, or the question is refused
+# A sentence that opens by pointing back ("These systems", "It cannot", "This reduces") names its
+# subject only in the sentence before it.
+_ANAPHOR = re.compile(r"(?:This|These|Those|That|It|Its|They|Their|Such|Both)\b(?! (?:Regulation|Article|Recommendation)\b)")
+# How far a sentence of the asked-for kind (a date for "when") moves up the ranking. Most sentences
+# of a meeting document carry some capitalised word, so stating a name ranks nothing; but when none
+# of the best sentences names anyone, "Which countries have joined?" is not answered.
+KIND_BOOST = {"quantity": 0.15, "date": 0.15, "place": 0.15, "name": 0.0, "definition": 0.15}
+KIND_WINDOW = 3  # a date, figure, place or name must be among this many best sentences, or the question is refused
 # A capitalised word inside the question (not its first word): a name, an acronym, a place.
 _NAME = re.compile(r"(?<!^)(?<![.?!:] )\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)")
 
@@ -148,20 +168,26 @@ def _with_list(intro: str, following: Sequence[str], max_chars: int = 600) -> st
 
 
 def asked_kind(question: str) -> str | None:
-    """`quantity` or `date` when the question's wording asks for one, else None.
+    """`quantity`, `date` or `place` when the question's wording asks for one, else None.
 
     >>> asked_kind("How many experts sit on the panel?"), asked_kind("When does it apply?"), asked_kind("Why?")
     ('quantity', 'date', None)
+    >>> asked_kind("Where was the meeting held?"), asked_kind("Where must providers register?")
+    ('place', None)
     """
     if _ASKS_QUANTITY.search(question):
         return "quantity"
     if _ASKS_DATE.search(question):
         return "date"
+    if _ASKS_PLACE.search(question):
+        return "place"
+    if _ASKS_NAME.search(question):
+        return "name"
     return None
 
 
 def states_kind(sentence: str, kind: str | None, question: str) -> bool:
-    """Whether the sentence states a quantity or a date.
+    """Whether the sentence states a quantity, a date or a place (a venue, an address).
 
     A quantity is a figure other than a year, a date, a clock time, an ordinal, a reference, a
     street number or a figure the question gave: "13:30 on 5 May 2026", "the 11th Forum", "the
@@ -172,9 +198,18 @@ def states_kind(sentence: str, kind: str | None, question: str) -> bool:
     True
     >>> states_kind("The panel was set up in 2025.", "quantity", "How many experts?")
     False
+    >>> states_kind("Registries allow regulators to share findings.", "name", "Which countries joined?")
+    False
+    >>> states_kind("The event is supported by Japan.", "name", "Which country supports the event?")
+    True
     """
     if kind == "date":
         return bool(_HAS_DATE.search(sentence))
+    if kind == "place":
+        return bool(_HAS_PLACE.search(sentence))
+    if kind == "name":
+        used = set(keyword_tokens(question))
+        return any(set(keyword_tokens(word)) - used for word in _CAPITALISED.findall(sentence))
     if kind == "quantity":
         given = set(_NUMBER.findall(question))
         asked = _HOW_MANY.search(question)
@@ -195,16 +230,18 @@ def answer_sentences(text: str, title: str) -> list[str]:
     """The sentences of a passage that can stand in an answer, as the answer stage scores them.
 
     A line of fewer than four words is read with the line after it ("09:30 – 11:00" then the agenda
-    item), so that a time or a label is neither dropped nor quoted alone.
+    item), so that a time or a label is neither dropped nor quoted alone; a sentence that opens by
+    pointing back ("It", "These systems") is read with the sentence before it.
 
     >>> answer_sentences("# Fines\\nFines reach 7% of turnover. It shall:\\n(a) pay; (b) report.", "T")
-    ['Fines reach 7% of turnover.', 'It shall: (a) pay; (b) report.', '(a) pay; (b) report.']
+    ['Fines reach 7% of turnover.', 'Fines reach 7% of turnover. It shall: (a) pay; (b) report.', '(a) pay; (b) report.']
     >>> answer_sentences("09:30 – 11:00\\nWelcome and framing by the chair\\n11:00 – 11:30", "T")
     ['09:30 – 11:00 Welcome and framing by the chair']
     """
     raw = split_sentences(text)
     sentences = [_LEADING_NUMBER.sub("", s.replace("**", "")).strip() for s in raw]
-    kept = []
+    kept: list[str] = []
+    previous = (-1, "")  # the last sentence kept, and its position
     fragment = ""  # a line too short to stand alone: an agenda's time, a label
     for position, clean in enumerate(sentences):
         if raw[position].startswith("#") or clean == title:
@@ -214,8 +251,12 @@ def answer_sentences(text: str, title: str) -> list[str]:
         if clean.endswith(":"):  # "... shall:" says nothing without the list it introduces
             clean = _with_list(clean, sentences[position + 1 :])
         fragment = clean if len(clean.split()) < 4 else ""
-        if not fragment:
-            kept.append(clean)
+        if fragment:
+            continue
+        before, previous = previous, (position, clean)
+        if _ANAPHOR.match(clean) and before[0] == position - 1:
+            clean = f"{before[1]} {clean}"  # "These systems enable ..." says nothing without what they are
+        kept.append(clean)
     return kept
 
 
@@ -251,13 +292,18 @@ def rank_sentences(
     asked_terms = set(asked_definitions(question))  # "How does the Act define X?" is answered by "'X' means"
     ranked = []
     for (index, text), similarity in zip(candidates, similarities):
-        overlap = len(terms & set(keyword_tokens(text))) / max(len(terms), 1)
-        states = states_kind(text, kind, question) or bool(asked_terms & set(defined_terms(text)))
-        score = float(similarity) + 0.3 * overlap - 0.01 * index + KIND_BOOST * states
+        heading = set(keyword_tokens(nodes[index].node.metadata.get("heading") or ""))
+        own = terms & set(keyword_tokens(text))
+        overlap = (len(own) + 0.5 * len((terms & heading) - own)) / max(len(terms), 1)
+        defines = bool(asked_terms & set(defined_terms(text)))
+        states = defines or states_kind(text, kind, question)
+        boost = KIND_BOOST["definition"] if defines else KIND_BOOST[kind] if states and kind else 0.0
+        score = float(similarity) + 0.3 * overlap - 0.01 * index + boost
         ranked.append(Candidate(index, text, score, float(similarity), states))
     ranked.sort(key=lambda c: -c.score)
     context = " ".join(
-        f"{n.node.metadata.get('title', '')} {n.node.metadata.get('heading', '')} {n.node.get_content()}" for n in nodes[:3]
+        " ".join(str(n.node.metadata.get(key, "")) for key in ("title", "kind", "heading")) + f" {n.node.get_content()}"
+        for n in nodes[:3]
     )
     coverage = len(terms & set(keyword_tokens(context))) / max(len(terms), 1)
     return ranked, Evidence(float(np.mean([c.similarity for c in ranked[:3]])), coverage)
@@ -315,13 +361,14 @@ def extractive_answer(ranked: list[Candidate], settings: AnswerSettings) -> tupl
         # "When ...?" is answered by a date even when a sentence without one sits closer in meaning.
         chosen = [stating] + chosen[: settings.max_sentences - 1]
     cited: list[int] = []
-    parts = []
+    quoted: dict[str, str] = {}  # sentence -> its cited form; a sentence read with the one before it is quoted once
     for candidate in chosen:
         if candidate.passage not in cited:
             cited.append(candidate.passage)
         # Every sentence the verifier will see gets the marker, so none is left uncited.
-        parts += [cite(sentence, cited.index(candidate.passage) + 1) for sentence in split_sentences(candidate.text)]
-    return " ".join(parts), cited
+        for sentence in split_sentences(candidate.text):
+            quoted.setdefault(sentence, cite(sentence, cited.index(candidate.passage) + 1))
+    return " ".join(quoted.values()), cited
 
 
 def cite(sentence: str, n: int) -> str:

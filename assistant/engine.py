@@ -267,7 +267,7 @@ class Assistant:
             return filters, []
         titles = [e["title"] for e in entries if e["doc_id"] in named]
         notice = f"Searched only {'; '.join(titles)}, which the question names."
-        return replace(filters or Filters(), doc_ids=named), [notice]
+        return replace(filters or Filters(), doc_ids=tuple(named), names=tuple(named.values())), [notice]
 
     def _record(
         self,
