@@ -244,9 +244,9 @@ def answer_sentences(text: str, title: str) -> list[str]:
     previous = (-1, "")  # the last sentence kept, and its position
     fragment = ""  # a line too short to stand alone: an agenda's time, a label
     for position, clean in enumerate(sentences):
-        if raw[position].startswith("#") or clean == title:
+        if raw[position].startswith("#") or clean in (title, ""):
             fragment = ""
-            continue  # a heading or the document's title line names a topic; it answers nothing
+            continue  # a heading or the title line names a topic, a rule line (---) nothing; neither answers
         clean = f"{fragment} {clean}".strip()
         if clean.endswith(":"):  # "... shall:" says nothing without the list it introduces
             clean = _with_list(clean, sentences[position + 1 :])

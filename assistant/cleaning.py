@@ -9,6 +9,8 @@ only dropped when it repeats like furniture, never because of what it says.
     >>> page = "Letterhead\\nMission 1/3\\n\\n"
     >>> clean_text(page + "Intro.\\n" + page + "A para-\\ngraph\\n" + page + "that goes on.\\n")
     'Intro.\\nA paragraph that goes on.\\n'
+    >>> clean_text("*Generated on: 2025-08-25 00:08:32*\\n\\nIt applies from 2 August\\n\\n**2025.** Codes follow.\\n")
+    'It applies from 2 August 2025. Codes follow.\\n'
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ _MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]*\)")  # [text](url) -> text
 _INLINE_MARKUP = re.compile(r"</?(?:sup|sub)>")  # 43<sup>rd</sup> -> 43rd
 _GLUED_CELLS = re.compile(r"(?<=[a-z]{2})(?=[A-Z][a-z])")  # "agreementsCollaborative": two cells run together
 _HYPHEN_BREAK = re.compile(r"([A-Za-z]{2,})-\n[ \t]*([a-z][A-Za-z]*)")
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+# "... apply from 2 August\n\n**2025.** Given ...": a page break split the date, and the converter took
+# the year for a bold paragraph number.
+_SPLIT_DATE = re.compile(rf"(\b\d{{1,2}} (?:{_MONTHS}))[ \t]*\n(?:[ \t]*\n)*\*\*((?:19|20)\d\d)\.\*\*")
+# A converter's stamp on its own line ("*Generated on: 2025-08-25 00:08:32*") says when a file was
+# made, not anything the document says; a date question would otherwise be answered with it.
+_STAMP = re.compile(r"^[ \t]*\*?(?:Generated|Converted|Exported) on:[ \t]*[\d:./ -]+\*?[ \t]*$", re.MULTILINE)
 _LIST_OR_HEADING = re.compile(r"^\s*(#{1,6}\s|[-*•➤|]\s|\*\*\d+\.\*\*|\(?[a-z0-9ivx]{1,4}[.)]\s|\d{1,2}:\d{2})")
 
 
@@ -33,6 +42,8 @@ def clean_text(text: str) -> str:
     """Apply every cleaning rule, keeping page breaks (form feeds) where they were."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = _COMMENT.sub("", text)
+    text = _STAMP.sub("", text)
+    text = _SPLIT_DATE.sub(r"\1 \2.", text)
     text = drop_repeated_furniture(text)
     text = _MD_LINK.sub(r"\1", text)
     text = _INLINE_MARKUP.sub("", text)

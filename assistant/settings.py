@@ -27,7 +27,7 @@ from pydantic_settings import (
 
 # Bumped whenever cleaning or chunking rules change, so that an index built by older rules is
 # recognised as stale (it is part of the index's settings hash).
-CLEANING_VERSION = 3
+CLEANING_VERSION = 4
 CHUNKING_VERSION = 6
 
 
