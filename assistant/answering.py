@@ -52,7 +52,7 @@ _ASKS_NAME = re.compile(
     re.IGNORECASE,
 )
 _CAPITALISED = re.compile(r"(?<=[\w,)] )[A-Z][\w-]*")  # mid-sentence: not after a colon, a stop or a table bar
-_HAS_PLACE = re.compile(r"\b(?:Venue|Street|Avenue|Road|Plaza|Square|Boulevard|Floor|Office|Headquarters)\b")
+_HAS_PLACE = re.compile(r"\b(?:Venue|Street|Avenue|Road|Plaza|Square|Boulevard|Floor|Headquarters)\b")
 _MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
 _COUNT_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
@@ -168,7 +168,7 @@ def _with_list(intro: str, following: Sequence[str], max_chars: int = 600) -> st
 
 
 def asked_kind(question: str) -> str | None:
-    """`quantity`, `date` or `place` when the question's wording asks for one, else None.
+    """`quantity`, `date`, `place` or `name` when the question's wording asks for one, else None.
 
     >>> asked_kind("How many experts sit on the panel?"), asked_kind("When does it apply?"), asked_kind("Why?")
     ('quantity', 'date', None)
@@ -187,7 +187,7 @@ def asked_kind(question: str) -> str | None:
 
 
 def states_kind(sentence: str, kind: str | None, question: str) -> bool:
-    """Whether the sentence states a quantity, a date or a place (a venue, an address).
+    """Whether the sentence states a quantity, a date, a place (a venue, an address) or a name.
 
     A quantity is a figure other than a year, a date, a clock time, an ordinal, a reference, a
     street number or a figure the question gave: "13:30 on 5 May 2026", "the 11th Forum", "the
@@ -292,6 +292,9 @@ def rank_sentences(
     asked_terms = set(asked_definitions(question))  # "How does the Act define X?" is answered by "'X' means"
     ranked = []
     for (index, text), similarity in zip(candidates, similarities):
+        # A term in the sentence's heading counts half: "The Board shall be composed of one
+        # representative per Member State" answers "How is the European AI Board composed?" under
+        # the heading that names the Board, which the sentence itself calls "the Board".
         heading = set(keyword_tokens(nodes[index].node.metadata.get("heading") or ""))
         own = terms & set(keyword_tokens(text))
         overlap = (len(own) + 0.5 * len((terms & heading) - own)) / max(len(terms), 1)
@@ -301,6 +304,7 @@ def rank_sentences(
         score = float(similarity) + 0.3 * overlap - 0.01 * index + boost
         ranked.append(Candidate(index, text, score, float(similarity), states))
     ranked.sort(key=lambda c: -c.score)
+    # "What does the concept note say ...?": a passage of a concept note covers "concept note".
     context = " ".join(
         " ".join(str(n.node.metadata.get(key, "")) for key in ("title", "kind", "heading")) + f" {n.node.get_content()}"
         for n in nodes[:3]

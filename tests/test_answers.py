@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from assistant import Assistant, Filters
+from assistant.answering import assess, extractive_answer
 from assistant.prompts import CANNOT_ANSWER
 from assistant.retrieval import HybridRetriever
 
@@ -54,6 +56,8 @@ def test_out_of_corpus_questions_are_refused(assistant: Assistant, question: str
         ("What share of global AI research originates in Asia, according to the UN Foundation summary?", "'Asia'"),
         ("Which Member State chaired the European Artificial Intelligence Board in 2025?", "'2025'"),
         ("How many people attended the UNU-CPR side event on building government AI capacity?", "a quantity"),
+        # The article describes such registries; it names no country that has joined one.
+        ("Which countries have already joined a global AI model and audit registry, according to the Modern Diplomacy article?", "a name"),
     ],
 )
 def test_near_miss_questions_are_refused_with_the_reason(assistant: Assistant, question: str, missing: str) -> None:
@@ -82,6 +86,22 @@ def test_answerable_questions_are_answered_with_the_fact(assistant: Assistant, q
     record = assistant.ask(question)
     assert not record["refused"], record["evidence_score"]
     assert fact in record["answer"] and record["citations"]
+
+
+def test_a_venue_question_is_answered_with_the_address(assistant: Assistant) -> None:
+    record = assistant.ask("Where did the UN Foundation meeting on multilateral AI diplomacy take place?")
+    assert "320 E 43rd Street" in record["answer"], record["answer"]
+
+
+def test_a_sentence_that_points_back_is_quoted_with_the_one_before(assistant: Assistant) -> None:
+    question = "How do remote auditing and monitoring tools change the nature of oversight compared with occasional inspection?"
+    nodes = HybridRetriever(assistant.store, assistant.embed_model, assistant.settings.retrieval).retrieve(question)
+    ranked, _ = assess(question, nodes[: assistant.settings.answer.passages], assistant.embed_model, assistant.store.knows)
+    text, _ = extractive_answer(ranked, assistant.settings.answer)
+    # "These systems enable continuous, decentralized accountability" answers; alone it does not say which systems.
+    before, these = text.find("Remote auditing and monitoring tools reduce"), text.find("These systems enable continuous")
+    assert 0 <= before < these, text
+    assert text.count("Remote auditing and monitoring tools reduce") == 1, text  # quoted once, though ranked twice
 
 
 def test_extractive_answer_is_made_of_source_sentences(assistant: Assistant) -> None:
@@ -138,6 +158,20 @@ def test_an_article_ranks_before_the_recital_restating_it(assistant: Assistant) 
     assert sections(question, assistant.settings.retrieval.recital_weight)[0] == "Article 5 > 1"  # ...Article 5 states it
     asked = "What does the AI Act's preamble say about social scoring?"
     assert sections(asked, assistant.settings.retrieval.recital_weight) == sections(asked, 1.0)
+
+
+def test_a_scoped_question_is_also_searched_without_the_document_name(assistant: Assistant) -> None:
+    question = "Which technical methods does the AI Act's preamble mention for signalling that content was produced by a machine?"
+    scoped, _ = assistant.scope(question, None, assistant.store.check_ready())
+    assert scoped is not None and scoped.names == ("AI Act",)
+
+    def first(filters: Filters) -> str:
+        return HybridRetriever(assistant.store, assistant.embed_model, assistant.settings.retrieval, filters).retrieve(question)[0].node.get_content()
+
+    # Every passage of the Act sits near "AI Act"; searched without it, "what signals machine-made
+    # content" finds the recital that names watermarks.
+    assert "watermarks" in first(scoped)
+    assert "watermarks" not in first(replace(scoped, names=()))
 
 
 def test_filters_restrict_retrieval(assistant: Assistant) -> None:

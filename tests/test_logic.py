@@ -165,6 +165,13 @@ def test_missing_anchors(question: str, passage: str, missing: list[str]) -> Non
         ("How many experts sit on the panel?", "The two mechanisms were discussed.", "quantity", False),
         ("How many ethical principles?", "It has seven non-binding ethical principles.", "quantity", True),
         ("How much can fines reach?", "Fines of up to €35 000 000 apply.", "quantity", True),
+        ("Where did the meeting take place?", "United Nations Foundation NY Office, 320 E 43rd Street", "place", True),
+        ("Where did the meeting take place?", "The meeting convened diplomats and experts.", "place", False),
+        ("Where must providers register the system?", "In the EU database.", None, False),
+        ("Who moderates the panel?", "[Moderator] Yu Ping: Head of Digital Partnerships", "name", True),
+        ("Which countries have joined the registry?", "Registries let regulators share findings.", "name", False),
+        ("Which countries have joined the registry?", "Common standards: Aligning audit rules.", "name", False),
+        ("What are the names of the Co-Chairs?", "The Co-Chairs will present a roadmap.", "name", False),
     ],
 )
 def test_asked_kind_and_sentences_that_state_it(question: str, sentence: str, kind: str | None, states: bool) -> None:
