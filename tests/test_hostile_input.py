@@ -159,7 +159,7 @@ def test_each_hostile_file_is_skipped_with_its_reason(hostile: tuple[Assistant, 
 def test_good_documents_survive_the_hostile_ones(hostile: tuple[Assistant, IngestSummary]) -> None:
     bot, summary = hostile
     assert summary.documents == 7  # the five documents, the nested page and the planted note
-    record = bot.ask("What is the CPA module about?")
+    record = bot.ask("What is the parliamentary module on cross-border AI governance about?")
     assert not record["refused"]
     assert {c["doc_id"] for c in record["citations"]} == {"cpa-module-2026"}
     nested = bot.store.keyword_search("delegation endorsed regional sandbox charter", 1)
