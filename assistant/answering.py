@@ -349,7 +349,8 @@ def assess(
 def extractive_answer(ranked: list[Candidate], settings: AnswerSettings) -> tuple[str, list[int]]:
     """The best sentences, each with a marker numbered by first citation; returns text and cited nodes.
 
-    When the question asks for a date or a quantity, the best sentence stating one comes first.
+    When the question asks for a date, a quantity, a place, a name or a definition, the best
+    sentence stating one comes first.
     """
     if not ranked:
         return "", []
@@ -361,9 +362,9 @@ def extractive_answer(ranked: list[Candidate], settings: AnswerSettings) -> tupl
         if all(candidate.text != c.text for c in chosen):
             chosen.append(candidate)
     stating = next((c for c in ranked if c.states_asked), None)
-    if stating is not None and not any(c.states_asked for c in chosen):
-        # "When ...?" is answered by a date even when a sentence without one sits closer in meaning.
-        chosen = [stating] + chosen[: settings.max_sentences - 1]
+    if stating is not None:
+        # "When ...?" opens with a date even when a sentence without one sits closer in meaning.
+        chosen = [stating] + [c for c in chosen if c is not stating][: settings.max_sentences - 1]
     cited: list[int] = []
     quoted: dict[str, str] = {}  # sentence -> its cited form; a sentence read with the one before it is quoted once
     for candidate in chosen:
