@@ -153,6 +153,9 @@ def question_terms(question: str) -> set[str]:
     return set(keyword_tokens(question)) - _FRAME_TERMS
 
 
+_MAX_CHAIN = 1000  # characters: a sentence read with the sentences it points back to stays quotable
+
+
 def _with_list(intro: str, following: Sequence[str], max_chars: int = 600) -> str:
     """A sentence ending in a colon, joined with the items after it while they fit in `max_chars`.
 
@@ -231,10 +234,13 @@ def answer_sentences(text: str, title: str) -> list[str]:
 
     A line of fewer than four words is read with the line after it ("09:30 – 11:00" then the agenda
     item), so that a time or a label is neither dropped nor quoted alone; a sentence that opens by
-    pointing back ("It", "These systems") is read with the sentence before it.
+    pointing back ("It", "These systems") is read with the sentence before it, and so on back to
+    the sentence that names what they point to.
 
     >>> answer_sentences("# Fines\\nFines reach 7% of turnover. It shall:\\n(a) pay; (b) report.", "T")
     ['Fines reach 7% of turnover.', 'Fines reach 7% of turnover. It shall: (a) pay; (b) report.', '(a) pay; (b) report.']
+    >>> answer_sentences("Data is shared on trust. That trust is earned. It cannot be signed.", "T")[-1]
+    'Data is shared on trust. That trust is earned. It cannot be signed.'
     >>> answer_sentences("09:30 – 11:00\\nWelcome and framing by the chair\\n11:00 – 11:30", "T")
     ['09:30 – 11:00 Welcome and framing by the chair']
     """
@@ -253,9 +259,10 @@ def answer_sentences(text: str, title: str) -> list[str]:
         fragment = clean if len(clean.split()) < 4 else ""
         if fragment:
             continue
-        before, previous = previous, (position, clean)
-        if _ANAPHOR.match(clean) and before[0] == position - 1:
-            clean = f"{before[1]} {clean}"  # "These systems enable ..." says nothing without what they are
+        pointing_back = _ANAPHOR.match(clean) and previous[0] == position - 1
+        if pointing_back and len(previous[1]) + len(clean) < _MAX_CHAIN:
+            clean = f"{previous[1]} {clean}"  # "These systems enable ..." says nothing without what they are
+        previous = (position, clean)
         kept.append(clean)
     return kept
 
@@ -359,7 +366,7 @@ def extractive_answer(ranked: list[Candidate], settings: AnswerSettings) -> tupl
     for candidate in ranked:
         if len(chosen) >= settings.max_sentences or candidate.score < best - 0.12:
             break
-        if all(candidate.text != c.text for c in chosen):
+        if not any(candidate.text in c.text for c in chosen):  # a sentence already quoted in a longer reading adds nothing
             chosen.append(candidate)
     stating = next((c for c in ranked if c.states_asked), None)
     if stating is not None:

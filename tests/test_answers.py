@@ -93,15 +93,25 @@ def test_a_venue_question_is_answered_with_the_address(assistant: Assistant) -> 
     assert "320 E 43rd Street" in record["answer"], record["answer"]
 
 
-def test_a_sentence_that_points_back_is_quoted_with_the_one_before(assistant: Assistant) -> None:
-    question = "How do remote auditing and monitoring tools change the nature of oversight compared with occasional inspection?"
+@pytest.mark.parametrize(
+    ("question", "named", "answer"),
+    [
+        # "These systems enable continuous, decentralized accountability" answers; alone it does not say which systems.
+        ("How do remote auditing and monitoring tools change the nature of oversight compared with occasional inspection?",
+         "Remote auditing and monitoring tools reduce", "These systems enable continuous"),
+        # "It" is the reliability of the sentence two back: "That bet is won or lost ..." sits between them.
+        ("Can mutual reliability between countries sharing data be established just by signing an agreement?",
+         "making a bet on each other", "It cannot be signed into existence"),
+    ],
+)
+def test_a_sentence_that_points_back_is_quoted_with_what_it_points_to(
+    assistant: Assistant, question: str, named: str, answer: str
+) -> None:
     nodes = HybridRetriever(assistant.store, assistant.embed_model, assistant.settings.retrieval).retrieve(question)
     ranked, _ = assess(question, nodes[: assistant.settings.answer.passages], assistant.embed_model, assistant.store.knows)
     text, _ = extractive_answer(ranked, assistant.settings.answer)
-    # "These systems enable continuous, decentralized accountability" answers; alone it does not say which systems.
-    before, these = text.find("Remote auditing and monitoring tools reduce"), text.find("These systems enable continuous")
-    assert 0 <= before < these, text
-    assert text.count("Remote auditing and monitoring tools reduce") == 1, text  # quoted once, though ranked twice
+    assert 0 <= text.find(named) < text.find(answer), text
+    assert text.count(named) == 1, text  # quoted once, though ranked alone and with what follows
 
 
 def test_extractive_answer_is_made_of_source_sentences(assistant: Assistant) -> None:
