@@ -75,8 +75,9 @@ _NOT_A_COUNT = re.compile(
     rf"|\b(?:\d+|(?i:{_COUNT_WORDS}))\s+(?:[A-Z0-9][\w-]*\s+){{0,3}}(?:Avenue|Street|Road|Plaza|Square|Boulevard)\b"
 )
 # A sentence that opens by pointing back ("These systems", "It cannot", "This reduces") names its
-# subject only in the sentence before it.
+# subject only in a sentence before it.
 _ANAPHOR = re.compile(r"(?:This|These|Those|That|It|Its|They|Their|Such|Both)\b(?! (?:Regulation|Article|Recommendation)\b)")
+_MAX_CHAIN = 1000  # characters: a sentence read with the sentences it points back to stays quotable
 # How far a sentence of the asked-for kind (a date for "when") moves up the ranking. Most sentences
 # of a meeting document carry some capitalised word, so stating a name ranks nothing; but when none
 # of the best sentences names anyone, "Which countries have joined?" is not answered.
@@ -92,15 +93,16 @@ class Evidence:
 
     The assistant refuses when `missing` names what the question needs and the evidence lacks (a
     number the passages never state, a name no indexed document contains, a date for "When...?",
-    a figure for "How many...?") or when `score` is below the calibrated threshold: a near-miss
-    passage about Africa must not answer a question about Asia.
+    a figure for "How many...?", a venue for "Where was it held?", any name for "Which countries
+    ...?") or when `score` is below the calibrated threshold: a near-miss passage about Africa must
+    not answer a question about Asia.
 
     The score leans on `term_coverage`: a near-miss question ("What is the salary of the head of
     the AI Office?") shares its topic, and so its sentence similarity, with passages that answer
     another question; the word it asks about is what the passages lack. On the shipped QA set,
     0.3 x similarity + 0.7 x coverage (of the question's terms less its framing words) refuses
-    all 25 unanswerable questions at the calibrated threshold, also when each question's threshold
-    is calibrated without it; 0.5 / 0.5 on the best sentence's similarity answered 2 of them, with
+    all 25 unanswerable questions at the calibrated threshold, and 24 of them when each question's
+    threshold is calibrated without it; 0.5 / 0.5 on the best sentence's similarity answered 2 of them, with
     about as many needless refusals (0.40 of answerable questions against 0.41, when chosen).
     """
 
@@ -151,9 +153,6 @@ def question_terms(question: str) -> set[str]:
     ['act', 'ai', 'articl', 'fine']
     """
     return set(keyword_tokens(question)) - _FRAME_TERMS
-
-
-_MAX_CHAIN = 1000  # characters: a sentence read with the sentences it points back to stays quotable
 
 
 def _with_list(intro: str, following: Sequence[str], max_chars: int = 600) -> str:
