@@ -77,6 +77,9 @@ _NOT_A_COUNT = re.compile(
 # A sentence that opens by pointing back ("These systems", "It cannot", "This reduces") names its
 # subject only in a sentence before it.
 _ANAPHOR = re.compile(r"(?:This|These|Those|That|It|Its|They|Their|Such|Both)\b(?! (?:Regulation|Article|Recommendation)\b)")
+# A field label an agenda or an event notice opens a line with: "[Moderator]", "Venue:".
+_LABEL = re.compile(r"^(?:\[([A-Za-z][A-Za-z &/-]{1,40})\]|([A-Z][A-Za-z &/-]{1,40}):)\s*(.*)", re.DOTALL)
+LABEL_BOOST = 0.15  # how far a sentence whose field label the question names moves up (see `field_label`)
 _MAX_CHAIN = 1000  # characters: a sentence read with the sentences it points back to stays quotable
 # How far a sentence of the asked-for kind (a date for "when") moves up the ranking. Most sentences
 # of a meeting document carry some capitalised word, so stating a name ranks nothing; but when none
@@ -167,6 +170,24 @@ def _with_list(intro: str, following: Sequence[str], max_chars: int = 600) -> st
             break
         text = f"{text} {item}"
     return text
+
+
+def field_label(sentence: str) -> set[str]:
+    """The terms of the field label a sentence opens with, as an agenda or an event notice writes them.
+
+    "[Moderator] Yu Ping", "Venue: UNU-CPR, 885 2nd Avenue", "With the support of: Permanent
+    Mission of Japan" answer "Who moderates?", "Where is the venue?", "Who supports the event?"
+    through their label alone. A definition ("AI system: An AI system is ...") repeats its label
+    and is no field.
+
+    >>> sorted(field_label("[Moderator] Yu Ping: Head of Partnerships")), field_label("AI system: An AI system is a system.")
+    (['moder'], set())
+    """
+    found = _LABEL.match(sentence)
+    if not found:
+        return set()
+    label = set(keyword_tokens(found.group(1) or found.group(2)))
+    return set() if label & set(keyword_tokens(found.group(3))) else label
 
 
 def asked_kind(question: str) -> str | None:
@@ -307,6 +328,8 @@ def rank_sentences(
         defines = bool(asked_terms & set(defined_terms(text)))
         states = defines or states_kind(text, kind, question)
         boost = KIND_BOOST["definition"] if defines else KIND_BOOST[kind] if states and kind else 0.0
+        if terms & field_label(text):
+            boost += LABEL_BOOST
         score = float(similarity) + 0.3 * overlap - 0.01 * index + boost
         ranked.append(Candidate(index, text, score, float(similarity), states))
     ranked.sort(key=lambda c: -c.score)

@@ -80,6 +80,7 @@ def test_a_named_document_scopes_the_search(assistant: Assistant) -> None:
         ("How much could AI contribute to the global economy by 2030, according to the UN Foundation summary?", "15.7 trillion"),
         ("Who is Kenya's Permanent Representative to the UN?", "Ekitela Lokaale"),
         ("How does the AI Act define an 'AI regulatory sandbox'?", "controlled framework"),
+        ("Who moderates the panel discussion at the UNU-CPR side event?", "Yu Ping"),  # the agenda's "[Moderator]" field
     ],
 )
 def test_answerable_questions_are_answered_with_the_fact(assistant: Assistant, question: str, fact: str) -> None:
