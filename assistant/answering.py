@@ -317,14 +317,14 @@ def rank_sentences(
     similarities = vectors[1:] @ vectors[0]
     kind = asked_kind(question)
     asked_terms = set(asked_definitions(question))  # "How does the Act define X?" is answered by "'X' means"
+    headings = [set(keyword_tokens(n.node.metadata.get("heading") or "")) for n in nodes]
     ranked = []
     for (index, text), similarity in zip(candidates, similarities):
         # A term in the sentence's heading counts half: "The Board shall be composed of one
         # representative per Member State" answers "How is the European AI Board composed?" under
         # the heading that names the Board, which the sentence itself calls "the Board".
-        heading = set(keyword_tokens(nodes[index].node.metadata.get("heading") or ""))
         own = terms & set(keyword_tokens(text))
-        overlap = (len(own) + 0.5 * len((terms & heading) - own)) / max(len(terms), 1)
+        overlap = (len(own) + 0.5 * len((terms & headings[index]) - own)) / max(len(terms), 1)
         defines = bool(asked_terms & set(defined_terms(text)))
         states = defines or states_kind(text, kind, question)
         boost = KIND_BOOST["definition"] if defines else KIND_BOOST[kind] if states and kind else 0.0
