@@ -25,6 +25,9 @@ _ARTICLE = re.compile(r"^(Article\s+\d+[a-z]?)\b", re.IGNORECASE)
 _ANNEX = re.compile(r"^(?:#{1,6}\s+)?(ANNEX\s+[IVXLC]+)\b(.*)$")
 _NUMBERED = re.compile(r"^\s*(?:\*\*)?(\d{1,3})\.(?:\*\*)?\s+\S")
 _LIST = re.compile(r"^\s*([-*•➤]|\(?[a-z0-9ivx]{1,4}[.)])\s")
+# An EU act's closing formula: "Done at Brussels, 13 June 2024." opens the signatures, which belong
+# to no article; as a passage of their own they are found for "Who signed the Act, and where?".
+_CLOSING = re.compile(r"^Done at [A-Z][\w-]+, \d{1,2} [A-Z][a-z]+ \d{4}\.?$")
 _BARE_LABEL = re.compile(r"\(?(?:\d{1,3}|[IVXLCivxlc]{1,6}|[A-Za-z])[.)]?")  # a heading that only numbers: "(1)", "IV."
 # How documents define a term: "‘deployer' means ..." (legislative drafting) and a glossary line
 # that names the term twice ("- AI actors: AI actors are those who ...").
@@ -170,8 +173,8 @@ def _sections(text: str) -> list[_Section]:
         level, label, title = _structure(line, lines, index, marked, heading_counts, in_annex)
         if level is None:
             continue
-        # Articles and annexes restart the path.
-        top = bool((_ARTICLE.match(label) and not in_annex) or _ANNEX.match(label))
+        # Articles, annexes and the signatures restart the path.
+        top = bool((_ARTICLE.match(label) and not in_annex) or _ANNEX.match(label) or label == "Signatures")
         if not sections and not text[start : match.start()].strip() and level != 99 and not top:
             continue  # the document's own title opens it: not a section of it, but kept in its text
         close(match.start())
@@ -196,6 +199,8 @@ def _structure(
     Annexes follow the articles and hold none, so once inside one an "Article N" heading is a
     reference an extractor promoted to a heading, not the start of an article.
     """
+    if _CLOSING.match(line):
+        return 1, "Signatures", line
     annex = _ANNEX.match(line)
     if annex and (line.startswith("#") or not annex.group(2).strip()):
         return 1, annex.group(1), line.lstrip("# ").strip()

@@ -283,8 +283,11 @@ class Assistant:
         answer = draft.text
         if draft.refused:
             scope = f" (filters: {filters.describe()})" if filters and filters.describe() else ""
-            missing = draft.evidence.missing
-            reason = f" The passages found do not mention {', '.join(missing)}." if missing else ""
+            evidence, reason = draft.evidence, ""
+            if evidence.missing:
+                reason = f" The passages found do not mention {', '.join(evidence.missing)}."
+            elif evidence.unmentioned:  # the thing asked, which the score counts in the best three passages
+                reason = f" The best passages found do not mention {evidence.unmentioned!r}."
             answer = (
                 f"{CANNOT_ANSWER}.{reason} Documents searched{scope}: {'; '.join(searched)}. "
                 "The nearest passages are listed below; they may help you rephrase the question."

@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         for backend, assistant in assistants.items():
             run = run_eval(assistant, REPO / "evals" / "governance_qa.jsonl", Path(tmp) / f"eval-{backend}")
             metrics[backend] = run["metrics"]
+            questions = run["questions"]
     names = ["hit@1", "hit@5", "hit@10", "mrr", "answer_accuracy", "refusal_recall"]
-    print("\n" + table(["QA set (158 questions)", *BACKENDS, "change"], [
+    print("\n" + table([f"QA set ({questions} questions)", *BACKENDS, "change"], [
         [name, *(f"{metrics[b][name]:.4f}" for b in BACKENDS), f"{metrics['onnx-int8'][name] - metrics['torch'][name]:+.4f}"]
         for name in names
     ]))

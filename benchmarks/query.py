@@ -21,7 +21,7 @@ Then `python app.py` is started on a free loopback port against the index built 
 from launching it to the first 200 on its page is printed (goal < 10 s).
 
     .venv/bin/python benchmarks/query.py               # 50 questions spread over the set, a fresh temporary index
-    .venv/bin/python benchmarks/query.py --limit 0     # all 158 questions
+    .venv/bin/python benchmarks/query.py --limit 0     # every question of the set
     .venv/bin/python benchmarks/query.py --index-dir /tmp/bench-index   # build once, reuse next time
 """
 

@@ -7,7 +7,7 @@ sentence vectors remembered; the timed passes then alternate the modes question 
 question embedded afresh in both), and differ only in where the vectors are searched and fetched.
 
     .venv/bin/python benchmarks/server_mode.py             # 50 questions spread over the shipped set
-    .venv/bin/python benchmarks/server_mode.py --limit 0   # all 158
+    .venv/bin/python benchmarks/server_mode.py --limit 0   # every question
 """
 
 from __future__ import annotations

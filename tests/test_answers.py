@@ -54,16 +54,20 @@ def test_out_of_corpus_questions_are_refused(assistant: Assistant, question: str
     ("question", "missing"),
     [
         ("What share of global AI research originates in Asia, according to the UN Foundation summary?", "'Asia'"),
-        ("Which Member State chaired the European Artificial Intelligence Board in 2025?", "'2025'"),
+        ("Which Member State chaired the European Artificial Intelligence Board in 2025?", "'2025', a name"),
         ("How many people attended the UNU-CPR side event on building government AI capacity?", "a quantity"),
         # The article describes such registries; it names no country that has joined one.
         ("Which countries have already joined a global AI model and audit registry, according to the Modern Diplomacy article?", "a name"),
+        # Names of the Panel and the Dialogue stand near; none in a sentence about chairing.
+        ("Who will chair the second meeting of the Global Dialogue on AI Governance?", "a name"),
+        # Every other term is in the Act's passages on providers of high-risk systems; the thing asked is not.
+        ("What insurance must providers of high-risk AI systems take out under the EU AI Act?", "'insurance'"),
     ],
 )
 def test_near_miss_questions_are_refused_with_the_reason(assistant: Assistant, question: str, missing: str) -> None:
     record = assistant.ask(question)
     assert record["refused"] and record["citations"] == []
-    assert f"The passages found do not mention {missing}." in record["answer"]
+    assert f"passages found do not mention {missing}." in record["answer"]
 
 
 def test_a_named_document_scopes_the_search(assistant: Assistant) -> None:

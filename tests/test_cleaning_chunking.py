@@ -71,6 +71,11 @@ def test_eu_chunks_carry_article_paths_and_fit_the_model(counter: TokenCounter) 
     definition = next(c for c in chunks if c.section == "Article 3 > (1)")
     assert (definition.heading, definition.defines) == ("Article 3: Definitions", ("ai system",))
     assert next(c for c in chunks if c.section == "Article 3 > (4)").defines == ("deployer",)
+    # The closing formula opens the signatures: the last article ends at its own last sentence.
+    application = next(c for c in chunks if c.section == "Article 113")
+    signatures = next(c for c in chunks if c.section == "Signatures")
+    assert application.text.rstrip().endswith("directly applicable in all Member States.")
+    assert signatures.text.startswith("Done at Brussels, 13 June 2024.") and "METSOLA" in signatures.text
 
 
 def test_plain_text_headings_become_sections(counter: TokenCounter) -> None:

@@ -184,7 +184,7 @@ def test_feedback_becomes_draft_items_for_review(tmp_path: Path) -> None:
 
 
 def test_validate_command(tmp_path: Path) -> None:
-    assert "158 questions (25 unanswerable), valid" in run("validate", str(SHIPPED)).stdout
+    assert "173 questions (40 unanswerable), valid" in run("validate", str(SHIPPED)).stdout
     (tmp_path / "bad.jsonl").write_text('{"id": "a"}\n')
     result = run("validate", str(tmp_path / "bad.jsonl"))
     assert result.returncode == 1 and "line 1: missing field 'question'" in result.stderr and "Traceback" not in result.stderr
@@ -214,14 +214,14 @@ def test_quality_does_not_fall_below_the_recorded_floor(shipped_run: Path) -> No
 
 def test_run_folder_holds_records_summary_ragas_and_reports(shipped_run: Path, assistant: Assistant) -> None:
     rows = [json.loads(line) for line in (shipped_run / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 158 and rows[0]["id"] == "unf-001"
+    assert len(rows) == 173 and rows[0]["id"] == "unf-001"
     assert set(rows[0]) >= {"id", "question", "answer", "refused", "citations", "retrieved", "unsupported", "timings_ms"}
     summary = json.loads((shipped_run / "summary.json").read_text())
     assert summary["index_hash"] == assistant.settings.index_hash() and summary["engine_hash"] == assistant.settings.engine_hash()
     assert "eu-ai-act-2024" in summary["by_document"] and "(none)" in summary["by_document"]
     assert summary["latency_ms"]["total"]["p95"] >= summary["latency_ms"]["total"]["p50"] > 0
     ragas = [json.loads(line) for line in (shipped_run / "ragas.jsonl").read_text().splitlines()]
-    assert len(ragas) == 158 and set(ragas[0]) == {"user_input", "retrieved_contexts", "response", "reference"}
+    assert len(ragas) == 173 and set(ragas[0]) == {"user_input", "retrieved_contexts", "response", "reference"}
     assert "hit@5" in (shipped_run / "report.md").read_text() and (shipped_run / "report.html").stat().st_size > 10_000
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from assistant.answering import asked_kind, missing_anchors, states_kind
+from assistant.answering import asked_kind, asked_thing, missing_anchors, states_kind
 from assistant.calibration import choose_threshold
 from assistant.engine import QuestionError, check_question
 from assistant.retrieval import Filters, fuse, named_documents
@@ -172,8 +172,30 @@ def test_missing_anchors(question: str, passage: str, missing: list[str]) -> Non
         ("Which countries have joined the registry?", "Registries let regulators share findings.", "name", False),
         ("Which countries have joined the registry?", "Common standards: Aligning audit rules.", "name", False),
         ("What are the names of the Co-Chairs?", "The Co-Chairs will present a roadmap.", "name", False),
+        ("Who will chair the Global Dialogue?", "The Scientific Panel and the Global Dialogue were launched.", "name", False),
+        ("Who will chair the Global Dialogue?", "The Global Dialogue is chaired by Ambassador Lokaale.", "name", True),
+        ("Who is Kenya's Permanent Representative?", "H.E. Ekitela Lokaale, Permanent Representative of Kenya", "name", True),
     ],
 )
 def test_asked_kind_and_sentences_that_state_it(question: str, sentence: str, kind: str | None, states: bool) -> None:
     assert asked_kind(question) == kind
     assert states_kind(sentence, kind, question) is states
+
+
+@pytest.mark.parametrize(
+    ("question", "thing"),
+    [
+        ("What is the salary of the head of the EU AI Office?", "salary"),
+        ("Which football club does Nusrat Ghani support?", "club"),
+        ("What insurance must providers take out?", "insurance"),
+        ("How much funding did Japan contribute?", "funding"),
+        ("Which organisation produced the estimate?", "organisation"),  # a verb ends the phrase
+        ("Which phases make up the AI system lifecycle?", "phases"),
+        ("What did the Co-Chairs commit to presenting?", None),  # the subject, not the thing asked
+        ("On what date was the meeting held?", None),  # a form `asked_kind` checks
+        ("What kind of arrangement does the OECD suggest?", None),
+        ("Why did the OECD revise its principles?", None),
+    ],
+)
+def test_asked_thing(question: str, thing: str | None) -> None:
+    assert asked_thing(question) == thing
