@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 
 import pytest
+from llama_index.core.schema import NodeWithScore, TextNode
 
 from assistant import Assistant, Filters
 from assistant.answering import assess, extractive_answer
@@ -194,3 +195,14 @@ def test_filters_restrict_retrieval(assistant: Assistant) -> None:
     assert {r["doc_id"] for r in record["retrieved"]} == {"oecd-ai-2019"}
     dated = assistant.ask("What do the documents say about transparency?", Filters(date_to="2020"))
     assert {r["doc_id"] for r in dated["retrieved"]} == {"oecd-ai-2019"}
+
+
+def test_a_passage_covers_its_issuer_and_kind_but_not_the_thing_asked(assistant: Assistant) -> None:
+    metadata = {"title": "AI and the New Frontier of Global Diplomacy", "issuer": "Modern Diplomacy (newsroom)", "kind": "article"}
+    nodes = [NodeWithScore(node=TextNode(text="Shared registries let regulators compare audits.", metadata=metadata), score=1.0)]
+    # "Modern Diplomacy article" is covered by who issued the passage and what kind it is.
+    _, named = assess("What does the Modern Diplomacy article say about registries?", nodes, assistant.embed_model, assistant.store.knows)
+    assert named.term_coverage == 1.0 and named.unmentioned is None
+    # The thing asked is what the passage lacks.
+    _, near_miss = assess("What insurance do registries in the Modern Diplomacy article need?", nodes, assistant.embed_model, assistant.store.knows)
+    assert near_miss.unmentioned == "insurance"
