@@ -91,7 +91,7 @@ class AnswerSettings(_Group):
     passages: int = Field(5, ge=1, description="Top fused passages the answer may draw on.")
     max_sentences: int = Field(3, ge=1, description="Most sentences in an extractive answer.")
     refusal_threshold: float = Field(
-        0.6774,
+        0.6114,
         description="Evidence score below which the assistant refuses; calibrated on "
         "evals/governance_qa.jsonl with `python -m assistant calibrate`.",
     )

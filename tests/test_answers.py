@@ -63,6 +63,8 @@ def test_out_of_corpus_questions_are_refused(assistant: Assistant, question: str
         ("Who will chair the second meeting of the Global Dialogue on AI Governance?", "a name"),
         # Every other term is in the Act's passages on providers of high-risk systems; the thing asked is not.
         ("What insurance must providers of high-risk AI systems take out under the EU AI Act?", "'insurance'"),
+        # The Act is about providers who sell AI systems; it never speaks of taxing them.
+        ("How does the EU AI Act tax companies that sell AI systems?", "'tax'"),
     ],
 )
 def test_near_miss_questions_are_refused_with_the_reason(assistant: Assistant, question: str, missing: str) -> None:

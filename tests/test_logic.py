@@ -194,7 +194,10 @@ def test_asked_kind_and_sentences_that_state_it(question: str, sentence: str, ki
         ("What did the Co-Chairs commit to presenting?", None),  # the subject, not the thing asked
         ("On what date was the meeting held?", None),  # a form `asked_kind` checks
         ("What kind of arrangement does the OECD suggest?", None),
-        ("Why did the OECD revise its principles?", None),
+        ("Why did the OECD revise its principles?", "revise"),  # the act a name's subject does
+        ("How does the EU AI Act tax companies?", "tax"),
+        ("How does the AI Act define an AI system?", None),  # a verb of defining asks about its object
+        ("How do remote tools change oversight?", None),  # no name: the subject's end is unknown
     ],
 )
 def test_asked_thing(question: str, thing: str | None) -> None:
