@@ -3,6 +3,8 @@ and verification (check each sentence), so all three agree on what a sentence is
 
     >>> split_sentences("See Art. 5, e.g. here. Done!\\n- An item")
     ['See Art. 5, e.g. here.', 'Done!', '- An item']
+    >>> split_sentences("It amends Regulation 2018/858.' [1]. Next.")
+    ["It amends Regulation 2018/858.' [1].", 'Next.']
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ _ABBREVIATIONS = {
     "e.g", "i.e", "etc", "no", "nos", "art", "arts", "p", "pp", "para", "mr", "mrs", "ms", "dr",
     "prof", "h.e", "st", "vs", "cf", "fig", "u.s", "u.k", "approx", "ca", "op", "ibid", "vol",
 }
-_END = re.compile(r"[.!?…]+[\"”’')\]]*(?=\s+[\"“‘(\[]?[A-Z0-9•\-–])")
+# A stop before a capital, a figure or a bullet; never before a citation marker, which belongs to
+# the sentence it follows ("... laying down rules on AI.' [1].").
+_END = re.compile(r"[.!?…]+[\"”’')\]]*(?=\s+(?!\[\d{1,3}\])[\"“‘(\[]?[A-Z0-9•\-–])")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -28,7 +28,7 @@ from pydantic_settings import (
 # Bumped whenever cleaning or chunking rules change, so that an index built by older rules is
 # recognised as stale (it is part of the index's settings hash).
 CLEANING_VERSION = 4
-CHUNKING_VERSION = 7
+CHUNKING_VERSION = 8
 
 
 class _Group(BaseModel):
@@ -84,6 +84,12 @@ class RetrievalSettings(_Group):
         0.7, gt=0, le=1, description="Factor on a recital's fused score (a `Whereas` passage of a "
         "regulation's preamble), so that the article stating the rule ranks before the recital "
         "explaining it; 1 ranks them alike. Not applied when the question asks about the preamble."
+    )
+    kind_weight: float = Field(
+        1.5, ge=1, description="Factor on the fused score of a passage with a sentence that states the "
+        "kind of answer the question asks for (a date for \"When ...?\", a figure for \"How many ...?\", a "
+        "venue for \"Where was it held?\") beside a word of what the question says of it; 1 ranks passages "
+        "alike whatever they state."
     )
 
 

@@ -165,17 +165,28 @@ def test_a_definition_question_finds_the_definition(assistant: Assistant, questi
     assert fact in record["answer"].split(" [1]")[0] and record["citations"][0]["section"] == section, record["answer"]
 
 
-def test_an_article_ranks_before_the_recital_restating_it(assistant: Assistant) -> None:
-    def sections(question: str, recital_weight: float) -> list[str]:
-        settings = assistant.settings.retrieval.model_copy(update={"recital_weight": recital_weight})
-        nodes = HybridRetriever(assistant.store, assistant.embed_model, settings).retrieve(question)
-        return [n.node.metadata["section"] for n in nodes]
+def _sections(assistant: Assistant, question: str, **retrieval: float) -> list[str]:
+    """The sections of the passages retrieved for `question` with these retrieval settings changed."""
+    settings = assistant.settings.retrieval.model_copy(update=retrieval)
+    nodes = HybridRetriever(assistant.store, assistant.embed_model, settings).retrieve(question)
+    return [n.node.metadata["section"] for n in nodes]
 
+
+def test_an_article_ranks_before_the_recital_restating_it(assistant: Assistant) -> None:
     question = "Does the EU AI Act ban social scoring of people?"
-    assert sections(question, 1.0)[0].startswith("Whereas Clauses")  # recital 31 explains the ban...
-    assert sections(question, assistant.settings.retrieval.recital_weight)[0] == "Article 5 > 1"  # ...Article 5 states it
+    assert _sections(assistant, question, recital_weight=1.0)[0].startswith("Whereas Clauses")  # recital 31 explains the ban...
+    assert _sections(assistant, question)[0] == "Article 5 > 1"  # ...Article 5 states it
     asked = "What does the AI Act's preamble say about social scoring?"
-    assert sections(asked, assistant.settings.retrieval.recital_weight) == sections(asked, 1.0)
+    assert _sections(assistant, asked) == _sections(assistant, asked, recital_weight=1.0)
+
+
+def test_a_passage_that_states_the_asked_date_ranks_up(assistant: Assistant) -> None:
+    # Hundreds of passages say what applies to general-purpose AI models; Article 113 says from when.
+    question = "From when do the obligations for general-purpose AI models (Chapter V) and the governance chapter apply?"
+    assert "Article 113" not in _sections(assistant, question, kind_weight=1.0)[:5]
+    assert _sections(assistant, question)[0] == "Article 113"
+    record = assistant.ask(question)
+    assert "2 August 2025" in record["answer"] and record["citations"][0]["section"] == "Article 113", record["answer"]
 
 
 def test_a_scoped_question_is_also_searched_without_the_document_name(assistant: Assistant) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from assistant.answering import asked_kind, asked_thing, missing_anchors, states_kind
+from assistant.answering import cite, missing_anchors
 from assistant.calibration import choose_threshold
 from assistant.engine import QuestionError, check_question
+from assistant.questions import asked_kind, asked_thing, passage_states_kind, states_kind
 from assistant.retrieval import Filters, fuse, named_documents
 from assistant.settings import Settings, settings_table
 from assistant.store import KeywordIndex
@@ -70,6 +71,13 @@ def test_verify_flags_planted_sentence_and_strips_foreign_markers() -> None:
 
 def test_verify_accepts_markers_after_the_full_stop() -> None:
     assert verify("Fines reach EUR 35 000 000. [1]", {1: "fines of EUR 35 000 000"}).unsupported == []
+
+
+def test_a_quoted_sentence_keeps_its_marker() -> None:
+    # An amending article quotes a title that ends ".';": the extractive answer cites it as "...' [1]."
+    passage = "the Artificial Intelligence Act (OJ L, 2024/1689, 12.7.2024).';"
+    checked = verify(cite(passage, 1), {1: passage})
+    assert checked.unsupported == [] and checked.text.endswith("[1].")
 
 
 @pytest.mark.parametrize(
@@ -151,6 +159,8 @@ def test_missing_anchors(question: str, passage: str, missing: list[str]) -> Non
         ("When does the Act apply?", "It applies to providers.", "date", False),
         ("What must deployers do when publishing deep fakes?", "They must disclose it.", None, False),
         ("At what time does the event start?", "Doors open at 13:30.", "date", True),
+        ("On what date is the module held?", "09:30 – 11:00 Welcome and framing", "date", False),  # a time, no date
+        ("When was the Act adopted?", "It amends Regulation (EU) 2018/858.", "date", False),  # a reference number
         ("When must it be reported?", "Within 15 days of becoming aware of it.", "date", True),
         ("When does it apply?", "On the twentieth day following its publication.", "date", True),
         ("When was the meeting held?", "It reflected on the year ahead.", "date", False),
@@ -180,6 +190,14 @@ def test_missing_anchors(question: str, passage: str, missing: list[str]) -> Non
 def test_asked_kind_and_sentences_that_state_it(question: str, sentence: str, kind: str | None, states: bool) -> None:
     assert asked_kind(question) == kind
     assert states_kind(sentence, kind, question) is states
+
+
+def test_a_passage_states_the_kind_beside_what_the_question_says() -> None:
+    question = "When do the obligations for general-purpose AI models apply?"
+    assert passage_states_kind("Adopted on 13 June 2024. These obligations apply from 2 August 2025.", "date", question)
+    assert not passage_states_kind("Adopted on 13 June 2024. The obligations are listed below.", "date", question)
+    # A question that says nothing but names takes a date anywhere.
+    assert passage_states_kind("Tuesday, 10 February 2026", "date", "When is UN80?")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,234 @@
+"""What a question asks for, and whether a sentence states it.
+
+Both the retrieve stage and the answer stage read the question the same way: its kind (a date for
+"When ...?", a figure for "How many ...?", a venue for "Where was it held?", a name for "Who ...?"),
+the thing it names ("What *insurance* ...?") and its terms without the words that frame it. Retrieval
+ranks passages that state the asked kind first; answering ranks sentences so and refuses when none
+of the best does.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.sentences import split_sentences
+from assistant.store import keyword_tokens
+
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A capitalised word inside the question (not its first word): a name, an acronym, a place.
+NAME = re.compile(r"(?<!^)(?<![.?!:] )\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)")
+# What a question asks for, when its wording says so, and what a sentence that answers it contains.
+_ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount)\b", re.IGNORECASE)
+_ASKS_DATE = re.compile(
+    r"^(?:by |from |since |until )?when\b|\b(?:what|which)(?: exact| precise)? (?:date|day|year|month)\b|\bat what time\b",
+    re.IGNORECASE,
+)
+# "Where was the meeting held?" asks for a venue; "Where must providers register?" does not.
+_ASKS_PLACE = re.compile(
+    r"\bwhere\b.*\b(?:held|take place|took place|located|hosted|venue)\b|\b(?:what|which) (?:venue|city|address)\b",
+    re.IGNORECASE,
+)
+# "Who moderates?", "Which countries have joined?": answered by a name, a capitalised word that
+# the question does not already use.
+_ASKS_NAME = re.compile(
+    r"^(?:on |by |to |from |with |for )?(?:who|whom|whose)\b|\bnames? of\b|\bwhat (?:are|is) the names?\b"
+    r"|\bwhich (?:countr|organi[sz]ation|member state|compan|institution|person|official|nation|government)",
+    re.IGNORECASE,
+)
+_CAPITALISED = re.compile(r"(?<=[\w,)] )[A-Z][\w-]*")  # mid-sentence: not after a colon, a stop or a table bar
+_HAS_PLACE = re.compile(r"\b(?:Venue|Street|Avenue|Road|Plaza|Square|Boulevard|Floor|Headquarters)\b")
+_MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
+_COUNT_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
+    "thousand|million|billion|trillion|half|third|quarter|dozen"
+)
+_ORDINALS = "first|second|fourth|fifth|sixth|seventh|eighth|ninth|tenth|twelfth|twentieth|thirtieth"
+# A date or a counted time relative to an event ("on the twentieth day following", "six-month"); a
+# bare unit ("the year ahead") and the year of a reference number ("Regulation (EU) 2024/1689")
+# date nothing. A clock time ("13:30", "within 24 hours") answers "When ...?" but not "On what date ...?".
+_HAS_DATE = re.compile(
+    rf"\b(?:{_MONTH})\b|(?<!/)\b(?:19|20)\d\d\b(?!/\d)"
+    rf"|(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}|{_ORDINALS}))[\s-](?:calendar |working )?(?:days?|weeks?|months?|years?))\b"
+)
+_HAS_TIME = re.compile(rf"\b\d{{1,2}}[:.]\d{{2}}\b|(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}))[\s-]hours?)\b")
+_ASKS_CALENDAR = re.compile(r"\b(?:what|which)(?: exact| precise)? (?:date|day|year|month)\b", re.IGNORECASE)  # not a clock time
+_NUMBER_WORD = re.compile(rf"\b(?:{_COUNT_WORDS})\b", re.IGNORECASE)
+_HOW_MANY = re.compile(r"\bhow many\s+([A-Za-z-]+)", re.IGNORECASE)
+# Figures that count nothing: clock times, days of a month, ordinals, references ("paragraph 3",
+# "Article 6(1)"), street numbers.
+_NOT_A_COUNT = re.compile(
+    rf"\b\d{{1,2}}[:.]\d{{2}}\b|\b\d{{1,2}}\s+(?:{_MONTH})\b|\b(?:{_MONTH})\s+\d{{1,2}}\b|\b\d+(?:st|nd|rd|th)\b"
+    r"|\b(?i:articles?|paragraphs?|points?|annex|chapter|section|recitals?|regulation|directive)\s+[\d()/]+"
+    rf"|\b(?:\d+|(?i:{_COUNT_WORDS}))\s+(?:[A-Z0-9][\w-]*\s+){{0,3}}(?:Avenue|Street|Road|Plaza|Square|Boulevard)\b"
+)
+# The thing a question asks for: the head of the noun phrase after "What"/"Which" ("What is the
+# *salary* of ...", "Which football *club* ...", "What *insurance* must ...") or "How much" ("How much
+# *funding* ..."). After "What does/did/must" the phrase is the question's subject, not what it asks.
+_DET = "the|a|an|its|their|this|these|his|her"
+_PHRASE_END = rf"of|in|for|on|at|to|that|from|by|with|about|under|between|among|according|up|out|and|or|{_DET}|is|are|was|were|will|be|did|does|do|has|have|had|can|could|should|must|may|might|would|shall"
+_ASKED_THING = re.compile(
+    rf"^(?:(?:on|in|at|by|from|for|to|under|with) )?(?:what|which)(?: (?:is|are|was|were|will))?(?: (?:{_DET}))?"
+    rf"((?: (?!(?:{_PHRASE_END})\b)[\w'-]+){{1,4}}?)(?= (?:{_PHRASE_END})\b|\?|,)"
+    r"|^how much ([a-z]+) (?:did|does|do|is|was|will)\b",
+    re.IGNORECASE,
+)
+# "How does the EU AI Act *tax* companies ...?", "Why did the OECD *decide* ...?": the act asked
+# about, after a subject that is a name. ("How do remote tools change ...?" is not read: without
+# capitals the subject's end is unknown.)
+_ASKED_ACT = re.compile(
+    r"^(?i:how|why) (?i:does|do|did|will|would|can|could|should|must|may|might|shall)(?: (?:the|its|their))?"
+    r"(?: [A-Z][\w'’-]*)+ ([a-z][\w-]*)"
+)
+# A verb that ends the phrase early: "Which organisation *produced* ...", "Which phases *make up* ...".
+_VERB = re.compile(r"\w+ed|(?:make|appl(?:y|ie)|speak|sit|take|give|say|lead|hold|use|run|play|represent|concern|require|include|mention)s?|won|sat|led", re.IGNORECASE)
+# Words that name the form of the answer, which `asked_kind` checks ("On what date ...?" is answered
+# by "5 May 2026", not by the word "date"), or say that the noun after them is the thing asked.
+FORM_WORDS = frozenset(keyword_tokens(
+    "date day year time month number percentage share proportion amount venue city address place kind type sort"
+))
+# Words that frame a question ("what does the article say", "under the Act", "what kind of")
+# rather than name what it asks about; passages that answer it rarely repeat them.
+_FRAME_TERMS = frozenset(keyword_tokens(
+    "say says said according mention mentioned describe described give gives gave given refer refers "
+    "call called mean meant kind type exactly roughly already under over out both like must"
+))
+# Verbs that ask about their object, not about themselves: "How does the AI Act *define* ...?".
+_SAYING_TERMS = _FRAME_TERMS | frozenset(keyword_tokens("define recommend suggest propose"))
+
+
+def question_terms(question: str) -> set[str]:
+    """The keyword terms of what a question asks about, without the words that frame it.
+
+    >>> sorted(question_terms("What does the article say about fines under the AI Act?"))
+    ['act', 'ai', 'articl', 'fine']
+    """
+    return set(keyword_tokens(question)) - _FRAME_TERMS
+
+
+def said_terms(question: str) -> set[str]:
+    """What a question says of the thing it asks for: its terms without names, frame or form words.
+
+    >>> sorted(said_terms("From what date does the EU AI Act generally apply?"))
+    ['appli', 'gener']
+    """
+    names = {term for name in NAME.findall(question) for term in keyword_tokens(name)}
+    return question_terms(question) - names - FORM_WORDS
+
+
+def asked_kind(question: str) -> str | None:
+    """`quantity`, `date`, `place` or `name` when the question's wording asks for one, else None.
+
+    >>> asked_kind("How many experts sit on the panel?"), asked_kind("When does it apply?"), asked_kind("Why?")
+    ('quantity', 'date', None)
+    >>> asked_kind("Where was the meeting held?"), asked_kind("Where must providers register?")
+    ('place', None)
+    """
+    if _ASKS_QUANTITY.search(question):
+        return "quantity"
+    if _ASKS_DATE.search(question):
+        return "date"
+    if _ASKS_PLACE.search(question):
+        return "place"
+    if _ASKS_NAME.search(question):
+        return "name"
+    return None
+
+
+def asked_thing(question: str) -> str | None:
+    """The noun a "What X"/"Which X"/"How much X" question asks for, unless it names the answer's form.
+
+    A near-miss question shares its topic with the passages and misses only in this word: "What
+    insurance must providers of high-risk AI systems take out?" covers every other term of an EU AI
+    Act passage on providers. Words like "purpose" or "position" are often answered without being
+    repeated, so a missing thing lowers the evidence score rather than refusing outright.
+
+    "How/Why does <Name> VERB ...?" asks about the act: "How does the EU AI Act *tax* companies?".
+    A verb of saying or defining asks about its object instead, so it names no thing. The first
+    lowercase word after the name is taken for the verb; where it is a noun ("How do the CPA
+    *concept* note and ... differ?") it belongs to the subject, which the passages found name.
+
+    >>> asked_thing("What is the salary of the head of the AI Office?"), asked_thing("Which organisation produced it?")
+    ('salary', 'organisation')
+    >>> asked_thing("What did the Co-Chairs commit to?"), asked_thing("On what date was it held?")
+    (None, None)
+    >>> asked_thing("How does the EU AI Act tax companies?"), asked_thing("How does the AI Act define 'deployer'?")
+    ('tax', None)
+    """
+    act = _ASKED_ACT.match(question)
+    if act:
+        stems = keyword_tokens(act.group(1))
+        return act.group(1) if stems and not set(stems) & _SAYING_TERMS else None
+    found = _ASKED_THING.match(question)
+    if not found:
+        return None
+    words = (found.group(1) or found.group(2)).split()
+    verb = next((i for i, word in enumerate(words[1:], 1) if _VERB.fullmatch(word)), len(words))
+    stems = keyword_tokens(words[verb - 1])
+    return words[verb - 1] if stems and stems[-1] not in FORM_WORDS else None
+
+
+def states_kind(sentence: str, kind: str | None, question: str) -> bool:
+    """Whether the sentence states a quantity, a date, a place (a venue, an address) or a name.
+
+    A quantity is a figure other than a year, a date, a clock time, an ordinal, a reference, a
+    street number or a figure the question gave: "13:30 on 5 May 2026", "the 11th Forum", "the
+    tasks in paragraph 3", "885 2nd Avenue" count nothing. "How many experts...?" asks for a count
+    of experts: the figure must come within four words before "experts".
+
+    >>> states_kind("Around 2% of research is African.", "quantity", "What share?")
+    True
+    >>> states_kind("The panel was set up in 2025.", "quantity", "How many experts?")
+    False
+    >>> states_kind("Registries allow regulators to share findings.", "name", "Which countries joined?")
+    False
+    >>> states_kind("The event is supported by Japan.", "name", "Which country supports the event?")
+    True
+    >>> states_kind("The Panel and the Global Dialogue were launched.", "name", "Who will chair the Global Dialogue?")
+    False
+    """
+    if kind == "date":
+        return bool(_HAS_DATE.search(sentence) or (not _ASKS_CALENDAR.search(question) and _HAS_TIME.search(sentence)))
+    if kind == "place":
+        return bool(_HAS_PLACE.search(sentence))
+    if kind == "name":
+        # The name must come with what the question says of it: "Who will chair the second meeting of
+        # the Global Dialogue?" is not answered by a sentence naming the Scientific Panel beside it.
+        # ("Who is Kenya's Permanent Representative?" says nothing of it but names.)
+        used = set(keyword_tokens(question))
+        said = said_terms(question)
+        if said and not said & set(keyword_tokens(sentence)):
+            return False
+        return any(set(keyword_tokens(word)) - used for word in _CAPITALISED.findall(sentence))
+    if kind == "quantity":
+        given = set(NUMBER.findall(question))
+        asked = _HOW_MANY.search(question)
+        counted = keyword_tokens(asked.group(1)) if asked else []  # "How many experts": a count of experts
+        words = _NOT_A_COUNT.sub(" ", sentence).split()
+        for position, word in enumerate(words):
+            figure = NUMBER.match(word.strip("([~<>€$£"))
+            if figure and (figure.group() in given or re.fullmatch(r"(?:19|20)\d\d", figure.group())):
+                figure = None
+            if (figure or _NUMBER_WORD.fullmatch(word.strip(".,;:()"))) and (
+                not counted or counted[0] in keyword_tokens(" ".join(words[position + 1 : position + 5]))
+            ):
+                return True
+    return False
+
+
+def passage_states_kind(text: str, kind: str, question: str) -> bool:
+    """Whether a sentence of the passage states the asked kind together with what the question says.
+
+    "From what date does the Act apply?" is answered by "It shall apply from 2 August 2026", not
+    by the date in the Act's title; a question that says nothing but names takes any sentence.
+
+    >>> question = "From what date does the EU AI Act generally apply?"
+    >>> passage_states_kind("Regulation of 13 June 2024 on AI. It shall apply from 2 August 2026.", "date", question)
+    True
+    >>> passage_states_kind("Regulation (EU) 2024/1689 of 13 June 2024 laying down rules on AI.", "date", question)
+    False
+    """
+    said = said_terms(question)
+    return any(
+        states_kind(sentence, kind, question) and (not said or said & set(keyword_tokens(sentence)))
+        for sentence in split_sentences(text)
+    )
