@@ -216,19 +216,26 @@ def states_kind(sentence: str, kind: str | None, question: str) -> bool:
 
 
 def passage_states_kind(text: str, kind: str, question: str) -> bool:
-    """Whether a sentence of the passage states the asked kind together with what the question says.
+    """Whether a sentence of the passage states the asked kind beside what the question says.
 
     "From what date does the Act apply?" is answered by "It shall apply from 2 August 2026", not
-    by the date in the Act's title; a question that says nothing but names takes any sentence.
+    by the date in the Act's title. "Beside" takes in the sentences before and after: a meeting's
+    venue is a line of its own under the meeting's title. A question that says nothing but names
+    takes any sentence.
 
     >>> question = "From what date does the EU AI Act generally apply?"
     >>> passage_states_kind("Regulation of 13 June 2024 on AI. It shall apply from 2 August 2026.", "date", question)
     True
     >>> passage_states_kind("Regulation (EU) 2024/1689 of 13 June 2024 laying down rules on AI.", "date", question)
     False
+    >>> passage_states_kind("## Multilateral AI Diplomacy\\n320 E 43rd Street", "place", "Where did the diplomacy meeting take place?")
+    True
     """
     said = said_terms(question)
-    return any(
-        states_kind(sentence, kind, question) and (not said or said & set(keyword_tokens(sentence)))
-        for sentence in split_sentences(text)
-    )
+    sentences = split_sentences(text)
+    for i, sentence in enumerate(sentences):
+        if states_kind(sentence, kind, question):
+            near = " ".join(sentences[max(i - 1, 0) : i + 2])
+            if not said or said & set(keyword_tokens(near)):
+                return True
+    return False
