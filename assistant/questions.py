@@ -19,10 +19,9 @@ NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 NAME = re.compile(r"(?<!^)(?<![.?!:] )\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)")
 # What a question asks for, when its wording says so, and what a sentence that answers it contains.
 _ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount)\b", re.IGNORECASE)
-_ASKS_DATE = re.compile(
-    r"^(?:by |from |since |until )?when\b|\b(?:what|which)(?: exact| precise)? (?:date|day|year|month)\b|\bat what time\b",
-    re.IGNORECASE,
-)
+_CALENDAR = r"\b(?:what|which)(?: exact| precise)? (?:date|day|year|month)\b"  # asks for a date, not a clock time
+_ASKS_CALENDAR = re.compile(_CALENDAR, re.IGNORECASE)
+_ASKS_DATE = re.compile(rf"^(?:by |from |since |until )?when\b|{_CALENDAR}|\bat what time\b", re.IGNORECASE)
 # "Where was the meeting held?" asks for a venue; "Where must providers register?" does not.
 _ASKS_PLACE = re.compile(
     r"\bwhere\b.*\b(?:held|take place|took place|located|hosted|venue)\b|\b(?:what|which) (?:venue|city|address)\b",
@@ -51,7 +50,6 @@ _HAS_DATE = re.compile(
     rf"|(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}|{_ORDINALS}))[\s-](?:calendar |working )?(?:days?|weeks?|months?|years?))\b"
 )
 _HAS_TIME = re.compile(rf"\b\d{{1,2}}[:.]\d{{2}}\b|(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}))[\s-]hours?)\b")
-_ASKS_CALENDAR = re.compile(r"\b(?:what|which)(?: exact| precise)? (?:date|day|year|month)\b", re.IGNORECASE)  # not a clock time
 _NUMBER_WORD = re.compile(rf"\b(?:{_COUNT_WORDS})\b", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow many\s+([A-Za-z-]+)", re.IGNORECASE)
 # Figures that count nothing: clock times, days of a month, ordinals, references ("paragraph 3",
