@@ -49,13 +49,14 @@ _HAS_DATE = re.compile(
     rf"\b(?:{_MONTH})\b|(?<!/)\b(?:19|20)\d\d\b(?!/\d)"
     rf"|(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}|{_ORDINALS}))[\s-](?:calendar |working )?(?:days?|weeks?|months?|years?))\b"
 )
-_HAS_TIME = re.compile(rf"\b\d{{1,2}}[:.]\d{{2}}\b|(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}))[\s-]hours?)\b")
+_CLOCK = r"\b\d{1,2}[:.]\d{2}\b"  # "13:30", "8.30"
+_HAS_TIME = re.compile(rf"{_CLOCK}|(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}))[\s-]hours?)\b")
 _NUMBER_WORD = re.compile(rf"\b(?:{_COUNT_WORDS})\b", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow many\s+([A-Za-z-]+)", re.IGNORECASE)
 # Figures that count nothing: clock times, days of a month, ordinals, references ("paragraph 3",
 # "Article 6(1)"), street numbers.
 _NOT_A_COUNT = re.compile(
-    rf"\b\d{{1,2}}[:.]\d{{2}}\b|\b\d{{1,2}}\s+(?:{_MONTH})\b|\b(?:{_MONTH})\s+\d{{1,2}}\b|\b\d+(?:st|nd|rd|th)\b"
+    rf"{_CLOCK}|\b\d{{1,2}}\s+(?:{_MONTH})\b|\b(?:{_MONTH})\s+\d{{1,2}}\b|\b\d+(?:st|nd|rd|th)\b"
     r"|\b(?i:articles?|paragraphs?|points?|annex|chapter|section|recitals?|regulation|directive)\s+[\d()/]+"
     rf"|\b(?:\d+|(?i:{_COUNT_WORDS}))\s+(?:[A-Z0-9][\w-]*\s+){{0,3}}(?:Avenue|Street|Road|Plaza|Square|Boulevard)\b"
 )
