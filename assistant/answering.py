@@ -22,7 +22,16 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from assistant.chunking import defined_terms
 from assistant.embedding import SentenceTransformerEmbedding
 from assistant.prompts import ANSWER_SYSTEM, ANSWER_USER, CANNOT_ANSWER, SOURCE_BLOCK
-from assistant.questions import NAME, NUMBER, asked_kind, asked_thing, question_terms, said_terms, states_kind
+from assistant.questions import (
+    NAME,
+    NUMBER,
+    asked_kind,
+    asked_thing,
+    names_thing,
+    question_terms,
+    said_terms,
+    states_kind,
+)
 from assistant.retrieval import asked_definitions
 from assistant.sentences import split_sentences
 from assistant.settings import AnswerSettings
@@ -71,12 +80,12 @@ class Evidence:
     the thing asked (`asked_thing`): "What insurance must providers of high-risk AI systems take
     out?" covers 7 of its 8 terms. On the shipped QA set (40 unanswerable questions), 0.3 x
     similarity + 0.7 x coverage - that penalty refuses all 40 at the calibrated threshold, and
-    38 when each question's threshold is calibrated without it; without the penalty, refusing
-    all 40 needs a threshold (0.82) at which 41 of the 133 answerable questions get a correct
-    answer, against 89. At the calibrated threshold the penalty refuses the 16 answerable
-    questions whose thing goes unnamed too (15 of them answered right: "What *purpose* ...?" is
-    answered without the word); 0.15 answers more of those (91 correct) but lets one
-    unanswerable question through.
+    39 when each question's threshold is calibrated without it; without the penalty, refusing
+    all 40 needs a threshold (0.82) at which 42 of the 133 answerable questions get a correct
+    answer, against 100. At the calibrated threshold the penalty refuses the 8 answerable
+    questions whose thing goes unnamed too (6 of them would be answered right: "Which high-stakes
+    deployment *areas* ...?" is answered without the word); 0.15 answers one more of those (101
+    correct) but lets two unanswerable questions through.
     """
 
     answer_similarity: float  # mean cosine of the three best-ranked sentences to the question
@@ -242,7 +251,7 @@ def rank_sentences(
     covered = set(keyword_tokens(context))
     coverage = len(terms & covered) / max(len(terms), 1)
     thing = asked_thing(question)
-    unmentioned = thing if thing and keyword_tokens(thing)[-1] not in covered else None
+    unmentioned = thing if thing and not names_thing(context, thing) else None
     return ranked, Evidence(float(np.mean([c.similarity for c in ranked[:3]])), coverage, unmentioned)
 
 
@@ -292,7 +301,13 @@ def extractive_answer(ranked: list[Candidate], settings: AnswerSettings) -> tupl
     for candidate in ranked:
         if len(chosen) >= settings.max_sentences or candidate.score < best - 0.12:
             break
-        if not any(candidate.text in c.text for c in chosen):  # a sentence already quoted in a longer reading adds nothing
+        if any(candidate.text in c.text for c in chosen):
+            continue  # a sentence already quoted in a longer reading adds nothing
+        shorter = [i for i, c in enumerate(chosen) if c.text in candidate.text]
+        if shorter:  # a longer reading of a chosen sentence (with its list's intro) takes its place
+            chosen[shorter[0]] = candidate
+            chosen = [c for i, c in enumerate(chosen) if i not in shorter[1:]]
+        else:
             chosen.append(candidate)
     stating = next((c for c in ranked if c.states_asked), None)
     if stating is not None:

@@ -24,6 +24,7 @@ _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _ARTICLE = re.compile(r"^(Article\s+\d+[a-z]?)\b", re.IGNORECASE)
 _ANNEX = re.compile(r"^(?:#{1,6}\s+)?(ANNEX\s+[IVXLC]+)\b(.*)$")
 _NUMBERED = re.compile(r"^\s*(?:\*\*)?(\d{1,3})\.(?:\*\*)?\s+\S")
+_FIELD_LABEL = re.compile(r"\[[A-Z][^\]\n]{1,60}\]")  # an event notice's field label: "[Format]"
 _LIST = re.compile(r"^\s*([-*•➤]|\(?[a-z0-9ivx]{1,4}[.)])\s")
 # An EU act's closing formula: "Done at Brussels, 13 June 2024." opens the signatures, which belong
 # to no article; as a passage of their own they are found for "Who signed the Act, and where?".
@@ -226,13 +227,19 @@ def _structure(
 
 
 def _looks_like_heading(line: str, lines: list[re.Match[str]], index: int) -> bool:
-    """A plain-text heading: a short unpunctuated line followed by a long paragraph."""
+    """A plain-text heading: a short unpunctuated line followed by a paragraph (a long line that ends a
+    sentence) or by a field label alone on its line ("Event Format and Agenda" over "[Format]").
+
+    A speaker's name over a long job title ("Dr. Jon Truby" over "Visiting Associate Research
+    Professor ... National University of Singapore") heads nothing.
+    """
     if len(line) > 70 or len(line.split()) > 9 or _LIST.match(line) or line.endswith((".", ",", ";", ":")):
         return False
     if not line[:1].isupper():
         return False
     following = next((m.group().strip() for m in lines[index + 1 :] if m.group().strip()), "")
-    return len(following.split()) >= 12
+    paragraph = len(following.split()) >= 12 and following.endswith((".", "!", "?", ":", ";", "”", '"', ")"))
+    return paragraph or bool(_FIELD_LABEL.fullmatch(following))
 
 
 def _short(title: str) -> str:

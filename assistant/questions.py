@@ -21,7 +21,11 @@ NAME = re.compile(r"(?<!^)(?<![.?!:] )\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)")
 _ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount)\b", re.IGNORECASE)
 _CALENDAR = r"\b(?:what|which)(?: exact| precise)? (?:date|day|year|month)\b"  # asks for a date, not a clock time
 _ASKS_CALENDAR = re.compile(_CALENDAR, re.IGNORECASE)
-_ASKS_DATE = re.compile(rf"^(?:by |from |since |until )?when\b|{_CALENDAR}|\bat what time\b", re.IGNORECASE)
+# "When is a system *considered* high-risk?" asks for a condition, not a date.
+_ASKS_CONDITION = r"(?!.*\b(?:considered|deemed|regarded|classified|treated as|permitted|allowed|exempt(?:ed)?)\b)"
+_ASKS_DATE = re.compile(
+    rf"^(?:by |from |since |until )?when\b{_ASKS_CONDITION}|{_CALENDAR}|\bat what time\b", re.IGNORECASE
+)
 # "Where was the meeting held?" asks for a venue; "Where must providers register?" does not.
 _ASKS_PLACE = re.compile(
     r"\bwhere\b.*\b(?:held|take place|took place|located|hosted|venue)\b|\b(?:what|which) (?:venue|city|address)\b",
@@ -78,6 +82,12 @@ _ASKED_ACT = re.compile(
     r"^(?i:how|why) (?i:does|do|did|will|would|can|could|should|must|may|might|shall)(?: (?:the|its|their))?"
     r"(?: [A-Z][\w'’-]*)+ ([a-z][\w-]*)"
 )
+# "How will members of the Panel *be paid*?", "How is the Board *composed*?": the passive's
+# participle is the act asked about.
+_ASKED_PASSIVE = re.compile(
+    r"^(?i:how) (?:(?i:is|are|was|were) .+?|(?i:will|would|can|could|should|must|may|might|shall) .+? be) "
+    r"(?!(?:between|often|even|open|when|then|than|given)\b)([a-z]+(?:ed|en)|paid|made|held|set|run|led|built|chosen|known|meant|kept)\b"
+)
 # A verb that ends the phrase early: "Which organisation *produced* ...", "Which phases *make up* ...".
 _VERB = re.compile(r"\w+ed|(?:make|appl(?:y|ie)|speak|sit|take|give|say|lead|hold|use|run|play|represent|concern|require|include|mention)s?|won|sat|led", re.IGNORECASE)
 # Words that name the form of the answer, which `asked_kind` checks ("On what date ...?" is answered
@@ -85,6 +95,10 @@ _VERB = re.compile(r"\w+ed|(?:make|appl(?:y|ie)|speak|sit|take|give|say|lead|hol
 FORM_WORDS = frozenset(keyword_tokens(
     "date day year time month number percentage share proportion amount venue city address place kind type sort"
 ))
+# Nouns that name the part an answer plays, not its content: "What *purpose* does the article give
+# for aligning audits?" is answered by "to prevent regulatory arbitrage", "What *position* does Jo
+# Hironaka hold?" by a job title, "What *duty* do providers have?" by a "shall" clause.
+ROLE_WORDS = frozenset(keyword_tokens("purpose aim goal objective role position title function task duty format label term"))
 # Words that frame a question ("what does the article say", "under the Act", "what kind of")
 # rather than name what it asks about; passages that answer it rarely repeat them.
 _FRAME_TERMS = frozenset(keyword_tokens(
@@ -121,6 +135,8 @@ def asked_kind(question: str) -> str | None:
     ('quantity', 'date', None)
     >>> asked_kind("Where was the meeting held?"), asked_kind("Where must providers register?")
     ('place', None)
+    >>> asked_kind("When is the meeting held?"), asked_kind("When is a system not considered high-risk?")
+    ('date', None)
     """
     if _ASKS_QUANTITY.search(question):
         return "quantity"
@@ -138,10 +154,13 @@ def asked_thing(question: str) -> str | None:
 
     A near-miss question shares its topic with the passages and misses only in this word: "What
     insurance must providers of high-risk AI systems take out?" covers every other term of an EU AI
-    Act passage on providers. Words like "purpose" or "position" are often answered without being
-    repeated, so a missing thing lowers the evidence score rather than refusing outright.
+    Act passage on providers. A noun that names the answer's role (`ROLE_WORDS`: "What *purpose*
+    ...?") is no thing: the answer gives the purpose without the word. Other nouns may be answered
+    without being repeated too ("Which deployment *areas*?"), so a missing thing lowers the evidence
+    score rather than refusing outright.
 
-    "How/Why does <Name> VERB ...?" asks about the act: "How does the EU AI Act *tax* companies?".
+    "How/Why does <Name> VERB ...?" asks about the act: "How does the EU AI Act *tax* companies?",
+    and so does a passive: "How will members of the Panel *be paid*?".
     A verb of saying or defining asks about its object instead, so it names no thing. The first
     lowercase word after the name is taken for the verb; where it is a noun ("How do the CPA
     *concept* note and ... differ?") it belongs to the subject, which the passages found name.
@@ -152,8 +171,10 @@ def asked_thing(question: str) -> str | None:
     (None, None)
     >>> asked_thing("How does the EU AI Act tax companies?"), asked_thing("How does the AI Act define 'deployer'?")
     ('tax', None)
+    >>> asked_thing("How will members of the Panel be paid?"), asked_thing("How are the principles meant to be read?")
+    ('paid', None)
     """
-    act = _ASKED_ACT.match(question)
+    act = _ASKED_ACT.match(question) or _ASKED_PASSIVE.match(question)
     if act:
         stems = keyword_tokens(act.group(1))
         return act.group(1) if stems and not set(stems) & _SAYING_TERMS else None
@@ -163,7 +184,26 @@ def asked_thing(question: str) -> str | None:
     words = (found.group(1) or found.group(2)).split()
     verb = next((i for i, word in enumerate(words[1:], 1) if _VERB.fullmatch(word)), len(words))
     stems = keyword_tokens(words[verb - 1])
-    return words[verb - 1] if stems and stems[-1] not in FORM_WORDS else None
+    return words[verb - 1] if stems and stems[-1] not in FORM_WORDS | ROLE_WORDS else None
+
+
+def names_thing(text: str, thing: str) -> bool:
+    """Whether `text` names the thing asked: that word, inflected ("fines", "taxed") or not.
+
+    A stem would take "critical" for "criticism" and "generally" for "general"; a passage that
+    answers uses the word itself.
+
+    >>> names_thing("Countries that joined", "country"), names_thing("Nothing is taxed", "tax")
+    (True, True)
+    >>> names_thing("a critical review", "criticism")
+    False
+    """
+    word = thing.lower().strip("'’")
+    if word.endswith(("ies", "y")):
+        root, endings = re.sub(r"(?:ies|y)$", "", word), "(?:y|ies|ied|ying)"
+    else:
+        root, endings = re.sub(r"(?<!s)s$", "", word), "(?:s|es|d|ed|ing)?"
+    return re.search(rf"\b{re.escape(root)}{endings}\b", text, re.IGNORECASE) is not None
 
 
 def states_kind(sentence: str, kind: str | None, question: str) -> bool:

@@ -27,8 +27,8 @@ from pydantic_settings import (
 
 # Bumped whenever cleaning or chunking rules change, so that an index built by older rules is
 # recognised as stale (it is part of the index's settings hash).
-CLEANING_VERSION = 4
-CHUNKING_VERSION = 8
+CLEANING_VERSION = 5
+CHUNKING_VERSION = 9
 
 
 class _Group(BaseModel):
@@ -97,7 +97,7 @@ class AnswerSettings(_Group):
     passages: int = Field(5, ge=1, description="Top fused passages the answer may draw on.")
     max_sentences: int = Field(3, ge=1, description="Most sentences in an extractive answer.")
     refusal_threshold: float = Field(
-        0.6114,
+        0.5729,
         description="Evidence score below which the assistant refuses; calibrated on "
         "evals/governance_qa.jsonl with `python -m assistant calibrate`.",
     )

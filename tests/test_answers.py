@@ -65,6 +65,8 @@ def test_out_of_corpus_questions_are_refused(assistant: Assistant, question: str
         ("What insurance must providers of high-risk AI systems take out under the EU AI Act?", "'insurance'"),
         # The Act is about providers who sell AI systems; it never speaks of taxing them.
         ("How does the EU AI Act tax companies that sell AI systems?", "'tax'"),
+        # The Panel's terms of reference are there; nothing on paying its members.
+        ("How will members of the Independent International Scientific Panel on AI be paid for their work?", "'paid'"),
     ],
 )
 def test_near_miss_questions_are_refused_with_the_reason(assistant: Assistant, question: str, missing: str) -> None:
@@ -94,6 +96,22 @@ def test_answerable_questions_are_answered_with_the_fact(assistant: Assistant, q
     record = assistant.ask(question)
     assert not record["refused"], record["evidence_score"]
     assert fact in record["answer"] and record["citations"]
+
+
+def test_a_speaker_is_answered_with_their_own_line(assistant: Assistant) -> None:
+    # The concept note gives an aim, then each speaker's name and title on lines of their own.
+    record = assistant.ask("What position does Jo Hironaka hold?")
+    assert "UNESCO Regional Advisor" in record["answer"], record["answer"]
+    assert "Jon Truby" not in record["answer"] and "Develop a strategy" not in record["answer"]
+
+
+def test_a_list_item_is_quoted_once_with_its_introduction(assistant: Assistant) -> None:
+    # "purpose" names the answer's role; the answer gives it ("to prevent ...") without the word.
+    record = assistant.ask(
+        "What purpose does the Modern Diplomacy article give for aligning AI auditing and transparency requirements across jurisdictions?"
+    )
+    assert record["answer"].count("prevent regulatory arbitrage") == 1, record["answer"]
+    assert record["answer"].index("several mechanisms:") < record["answer"].index("prevent regulatory arbitrage")
 
 
 def test_a_venue_question_is_answered_with_the_address(assistant: Assistant) -> None:

@@ -8,7 +8,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from assistant.answering import cite, missing_anchors
 from assistant.calibration import choose_threshold
 from assistant.engine import QuestionError, check_question
-from assistant.questions import asked_kind, asked_thing, passage_states_kind, states_kind
+from assistant.questions import asked_kind, asked_thing, names_thing, passage_states_kind, states_kind
 from assistant.retrieval import Filters, fuse, named_documents
 from assistant.settings import Settings, settings_table
 from assistant.store import KeywordIndex
@@ -178,6 +178,7 @@ def test_missing_anchors(question: str, passage: str, missing: list[str]) -> Non
         ("Where did the meeting take place?", "United Nations Foundation NY Office, 320 E 43rd Street", "place", True),
         ("Where did the meeting take place?", "The meeting convened diplomats and experts.", "place", False),
         ("Where must providers register the system?", "In the EU database.", None, False),
+        ("When is a system not considered high-risk?", "Where it performs a narrow procedural task.", None, False),
         ("Who moderates the panel?", "[Moderator] Yu Ping: Head of Digital Partnerships", "name", True),
         ("Which countries have joined the registry?", "Registries let regulators share findings.", "name", False),
         ("Which countries have joined the registry?", "Common standards: Aligning audit rules.", "name", False),
@@ -216,7 +217,26 @@ def test_a_passage_states_the_kind_beside_what_the_question_says() -> None:
         ("How does the EU AI Act tax companies?", "tax"),
         ("How does the AI Act define an AI system?", None),  # a verb of defining asks about its object
         ("How do remote tools change oversight?", None),  # no name: the subject's end is unknown
+        ("How will members of the Panel be paid for their work?", "paid"),  # a passive's act
+        ("How is the European AI Board composed?", "composed"),
+        ("How are the principles meant to be read?", None),  # a verb of saying
+        ("What purpose does the article give for aligning audits?", None),  # the answer's role, not its content
+        ("What position does Jo Hironaka hold?", None),
     ],
 )
 def test_asked_thing(question: str, thing: str | None) -> None:
     assert asked_thing(question) == thing
+
+
+@pytest.mark.parametrize(
+    ("text", "thing", "named"),
+    [
+        ("Administrative fines of up to EUR 15 000 000", "fine", True),
+        ("The Countries that joined", "countries", True),
+        ("Country delegations met", "countries", True),
+        ("A critical review of the event", "criticism", False),  # one stem, another noun
+        ("Obligations should apply generally", "general", False),
+    ],
+)
+def test_names_thing(text: str, thing: str, named: bool) -> None:
+    assert names_thing(text, thing) is named
