@@ -19,7 +19,7 @@ from llama_index.core.llms import LLM, ChatMessage, MockLLM
 from llama_index.core.response_synthesizers import BaseSynthesizer
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from assistant.chunking import defined_terms
+from assistant.chunking import BRACKETED_LABEL, defined_terms
 from assistant.embedding import SentenceTransformerEmbedding
 from assistant.prompts import ANSWER_SYSTEM, ANSWER_USER, CANNOT_ANSWER, SOURCE_BLOCK
 from assistant.questions import (
@@ -46,7 +46,7 @@ FALLBACK_NOTICE = "The language model's answer could not be verified against the
 # subject only in a sentence before it.
 _ANAPHOR = re.compile(r"(?:This|These|Those|That|It|Its|They|Their|Such|Both)\b(?! (?:Regulation|Article|Recommendation)\b)")
 # A field label an agenda or an event notice opens a line with: "[Moderator]", "Venue:".
-_LABEL = re.compile(r"^(?:\[([A-Za-z][A-Za-z &/-]{1,40})\]|([A-Z][A-Za-z &/-]{1,40}):)\s*(.*)", re.DOTALL)
+_LABEL = re.compile(rf"^(?:{BRACKETED_LABEL}|([A-Z][A-Za-z &/-]{{1,40}}):)\s*(.*)", re.DOTALL)
 LABEL_BOOST = 0.15  # how far a sentence whose field label the question names moves up (see `field_label`)
 _MAX_CHAIN = 1000  # characters: a sentence read with the sentences it points back to stays quotable
 # How far a sentence of the asked-for kind (a date for "when") moves up the ranking. Most sentences

@@ -24,7 +24,8 @@ _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _ARTICLE = re.compile(r"^(Article\s+\d+[a-z]?)\b", re.IGNORECASE)
 _ANNEX = re.compile(r"^(?:#{1,6}\s+)?(ANNEX\s+[IVXLC]+)\b(.*)$")
 _NUMBERED = re.compile(r"^\s*(?:\*\*)?(\d{1,3})\.(?:\*\*)?\s+\S")
-_FIELD_LABEL = re.compile(r"\[[A-Z][^\]\n]{1,60}\]")  # an event notice's field label: "[Format]"
+# An event notice's field label in brackets, "[Format]", "[Moderator]"; answering reads it too.
+BRACKETED_LABEL = r"\[([A-Za-z][A-Za-z &/-]{1,40})\]"
 _LIST = re.compile(r"^\s*([-*•➤]|\(?[a-z0-9ivx]{1,4}[.)])\s")
 # An EU act's closing formula: "Done at Brussels, 13 June 2024." opens the signatures, which belong
 # to no article; as a passage of their own they are found for "Who signed the Act, and where?".
@@ -239,7 +240,7 @@ def _looks_like_heading(line: str, lines: list[re.Match[str]], index: int) -> bo
         return False
     following = next((m.group().strip() for m in lines[index + 1 :] if m.group().strip()), "")
     paragraph = len(following.split()) >= 12 and following.endswith((".", "!", "?", ":", ";", "”", '"', ")"))
-    return paragraph or bool(_FIELD_LABEL.fullmatch(following))
+    return paragraph or bool(re.fullmatch(BRACKETED_LABEL, following))
 
 
 def _short(title: str) -> str:

@@ -22,9 +22,9 @@ _ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|proport
 _CALENDAR = r"\b(?:what|which)(?: exact| precise)? (?:date|day|year|month)\b"  # asks for a date, not a clock time
 _ASKS_CALENDAR = re.compile(_CALENDAR, re.IGNORECASE)
 # "When is a system *considered* high-risk?" asks for a condition, not a date.
-_ASKS_CONDITION = r"(?!.*\b(?:considered|deemed|regarded|classified|treated as|permitted|allowed|exempt(?:ed)?)\b)"
+_NOT_A_CONDITION = r"(?!.*\b(?:considered|deemed|regarded|classified|treated as|permitted|allowed|exempt(?:ed)?)\b)"
 _ASKS_DATE = re.compile(
-    rf"^(?:by |from |since |until )?when\b{_ASKS_CONDITION}|{_CALENDAR}|\bat what time\b", re.IGNORECASE
+    rf"^(?:by |from |since |until )?when\b{_NOT_A_CONDITION}|{_CALENDAR}|\bat what time\b", re.IGNORECASE
 )
 # "Where was the meeting held?" asks for a venue; "Where must providers register?" does not.
 _ASKS_PLACE = re.compile(
