@@ -38,16 +38,16 @@ def choose_threshold(answerable: list[float], unanswerable: list[float], wrong_a
 
 def calibrate(assistant: Any, qa_path: Path) -> dict[str, Any]:
     """Evidence scores of every question of the set, and the threshold that separates them."""
+    from llama_index.core.schema import QueryBundle
+
     from assistant.answering import assess
     from assistant.qa_sets import read_qa_set
-    from assistant.retrieval import HybridRetriever
 
     manifest = assistant.store.check_ready()
     groups: dict[bool, list[float]] = {True: [], False: []}
     for item in read_qa_set(qa_path):
         filters, _ = assistant.scope(item["question"], None, manifest)
-        retriever = HybridRetriever(assistant.store, assistant.embed_model, assistant.settings.retrieval, filters)
-        nodes = retriever.retrieve(item["question"])[: assistant.settings.answer.passages]
+        nodes = assistant.query_engine(filters).retrieve(QueryBundle(item["question"]))[: assistant.settings.answer.passages]
         _, evidence = assess(item["question"], nodes, assistant.embed_model, assistant.store.knows)
         # A question with a missing anchor is refused whatever the threshold: score it below any cut.
         groups[bool(item.get("answerable", True))].append(0.0 if evidence.missing else evidence.score)

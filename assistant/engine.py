@@ -32,6 +32,7 @@ from assistant.embedding import CACHE_SIZE, SentenceTransformerEmbedding, resolv
 from assistant.ingestion import IngestSummary, ingest
 from assistant.llms import build_llm
 from assistant.prompts import CANNOT_ANSWER
+from assistant.reranking import SentenceRerank
 from assistant.retrieval import Filters, HybridRetriever, named_documents
 from assistant.settings import Settings
 from assistant.store import ChunkStore, IndexUnavailable, Manifest
@@ -109,15 +110,17 @@ class Assistant:
     def warm_up(self, sentences: int = CACHE_SIZE) -> int:
         """Embed the indexed passages' answer sentences ahead of the questions; returns how many.
 
-        The answer stage scores every sentence of the retrieved passages against the question. With
-        their vectors remembered, a question costs one encoder call (for itself) instead of one
-        over some sixty sentences: about 15 ms instead of 500 on two cores. The app runs this in the
-        background once it serves; up to `sentences` are kept (the cache's size).
+        The rerank and answer stages score every sentence of the fused passages against the
+        question, each in two readings (see `answering.score_sentences`). With their vectors
+        remembered, a question costs one encoder call (for itself) instead of one over a few hundred
+        readings. The app runs this in the background once it serves; up to `sentences` readings are
+        kept (the cache's size).
         """
         texts: dict[str, None] = {}
         for chunk in self.store.chunks():
             for sentence in answer_sentences(chunk.text, chunk.metadata.get("title", "")):
-                texts[in_context(sentence, chunk.metadata)] = None
+                texts[in_context(sentence, chunk.metadata)] = None  # the two readings `score_sentences` embeds
+                texts[sentence] = None
             if len(texts) >= sentences:
                 break
         batch = list(texts)[:sentences]
@@ -140,6 +143,21 @@ class Assistant:
                    "page": meta["page"] or None, "text": chunk.text}
         return {"passage": passage, "before": before, "after": after, "document": document}
 
+    def query_engine(
+        self, filters: Filters | None, llm: LLM | None = None, on_token: Callable[[str], None] | None = None
+    ) -> RetrieverQueryEngine:
+        """The LlamaIndex query engine: hybrid retrieval, the sentence rerank, our cited answer synthesizer.
+
+        Its `retrieve` gives the ranked passages that `ask`, `compare` and calibration all read.
+        """
+        return RetrieverQueryEngine(
+            retriever=HybridRetriever(self.store, self.embed_model, self.settings.retrieval, filters),
+            node_postprocessors=[SentenceRerank(
+                embed_model=self.embed_model, weight=self.settings.retrieval.rerank_weight, top_n=self.settings.retrieval.top_n
+            )],
+            response_synthesizer=CitedAnswerSynthesizer(self.embed_model, self.settings.answer, self.store.knows, llm, on_token),
+        )
+
     def ask(
         self,
         question: str,
@@ -155,14 +173,12 @@ class Assistant:
         began = time.perf_counter()
         manifest = self.store.check_ready()
         filters, notices = self.scope(question, filters, manifest)
-        retriever = HybridRetriever(self.store, self.embed_model, self.settings.retrieval, filters)
         llm = None
         try:
             llm = self.llm
         except Exception as exc:  # noqa: BLE001 -- the LLM is optional: failing to build it means extractive answers
             notices.append(f"The language model is unavailable ({exc}); this answer is extracted from the sources.")
-        synthesizer = CitedAnswerSynthesizer(self.embed_model, self.settings.answer, self.store.knows, llm, on_token)
-        engine = RetrieverQueryEngine(retriever=retriever, response_synthesizer=synthesizer)
+        engine = self.query_engine(filters, llm, on_token)
         bundle = QueryBundle(question)
         try:
             nodes = engine.retrieve(bundle)
@@ -233,8 +249,7 @@ class Assistant:
         citations: list[dict[str, Any]] = []
         for entry in entries:
             scoped = replace(filters or Filters(), doc_ids=(entry["doc_id"],))
-            retriever = HybridRetriever(self.store, self.embed_model, self.settings.retrieval, scoped)
-            passages = retriever.retrieve(question)[: self.settings.answer.passages]
+            passages = self.query_engine(scoped).retrieve(QueryBundle(question))[: self.settings.answer.passages]
             statements = topic_statements(terms, [p.node.get_content() for p in passages], self.settings.answer.max_sentences)
             numbered: dict[int, int] = {}
             for _, index in statements:

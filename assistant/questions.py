@@ -47,21 +47,23 @@ _COUNT_WORDS = (
 )
 _ORDINALS = "first|second|fourth|fifth|sixth|seventh|eighth|ninth|tenth|twelfth|twentieth|thirtieth"
 # A date or a counted time relative to an event ("on the twentieth day following", "six-month"); a
-# bare unit ("the year ahead") and the year of a reference number ("Regulation (EU) 2024/1689")
-# date nothing. A clock time ("13:30", "within 24 hours") answers "When ...?" but not "On what date ...?".
+# bare unit ("the year ahead"), a length of time ("for a period of 10 years") and the year of a
+# reference number ("Regulation (EU) 2024/1689") date nothing. A clock time ("13:30", "within 24 hours") answers "When ...?" but not "On what date ...?".
 _HAS_DATE = re.compile(
     rf"\b(?:{_MONTH})\b|(?<!/)\b(?:19|20)\d\d\b(?!/\d)"
-    rf"|(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}|{_ORDINALS}))[\s-](?:calendar |working )?(?:days?|weeks?|months?|years?))\b"
+    rf"|(?i:(?<!\bfor )(?<!period of )(?:\b\d+|\b(?:{_COUNT_WORDS}|{_ORDINALS}))[\s-](?:calendar |working )?(?:days?|weeks?|months?|years?))\b"
 )
 _CLOCK = r"\b\d{1,2}[:.]\d{2}\b"  # "13:30", "8.30"
 _HAS_TIME = re.compile(rf"{_CLOCK}|(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}))[\s-]hours?)\b")
 _NUMBER_WORD = re.compile(rf"\b(?:{_COUNT_WORDS})\b", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow many\s+([A-Za-z-]+)", re.IGNORECASE)
 # Figures that count nothing: clock times, days of a month, ordinals, references ("paragraph 3",
-# "Article 6(1)"), street numbers.
+# "Article 6(1)", "Articles 5, 6 and 7", "No 1025/2012", "OJ L 176, 27.6.2013, p. 1"), street numbers.
 _NOT_A_COUNT = re.compile(
     rf"{_CLOCK}|\b\d{{1,2}}\s+(?:{_MONTH})\b|\b(?:{_MONTH})\s+\d{{1,2}}\b|\b\d+(?:st|nd|rd|th)\b"
-    r"|\b(?i:articles?|paragraphs?|points?|annex|chapter|section|recitals?|regulation|directive)\s+[\d()/]+"
+    r"|\b(?:(?i:articles?|paragraphs?|points?|annex|chapter|section|recitals?|regulation|directive)|No\.?)\s+[\d()/]+"
+    r"(?:(?:,\s*|\s+)(?:(?:and|or|to)\s+)?[\d()/]+\b)*"  # and the rest of a list: "Articles 5, 6, and 7"
+    r"|\bOJ [LC] \d+|\bp\. \d+|\b\d{1,2}\.\d{1,2}\.\d{4}\b"  # an Official Journal reference: "OJ L 176, 27.6.2013, p. 1"
     rf"|\b(?:\d+|(?i:{_COUNT_WORDS}))\s+(?:[A-Z0-9][\w-]*\s+){{0,3}}(?:Avenue|Street|Road|Plaza|Square|Boulevard)\b"
 )
 # The thing a question asks for: the head of the noun phrase after "What"/"Which" ("What is the
@@ -97,7 +99,8 @@ FORM_WORDS = frozenset(keyword_tokens(
 ))
 # Nouns that name the part an answer plays, not its content: "What *purpose* does the article give
 # for aligning audits?" is answered by "to prevent regulatory arbitrage", "What *position* does Jo
-# Hironaka hold?" by a job title, "What *duty* do providers have?" by a "shall" clause.
+# Hironaka hold?" by a job title, "What *duty* do providers have?" by a "shall" clause. They are
+# neither the thing asked nor terms the evidence must cover.
 ROLE_WORDS = frozenset(keyword_tokens("purpose aim goal objective role position title function task duty format label term"))
 # Words that frame a question ("what does the article say", "under the Act", "what kind of")
 # rather than name what it asks about; passages that answer it rarely repeat them.
@@ -206,18 +209,32 @@ def names_thing(text: str, thing: str) -> bool:
     return re.search(rf"\b{re.escape(root)}{endings}\b", text, re.IGNORECASE) is not None
 
 
+def _says_what_question_says(sentence: str, question: str) -> bool:
+    """Whether the sentence shares a term of what the question says (`said_terms`), if it says anything."""
+    said = said_terms(question)
+    return not said or bool(said & set(keyword_tokens(sentence)))
+
+
 def states_kind(sentence: str, kind: str | None, question: str) -> bool:
     """Whether the sentence states a quantity, a date, a place (a venue, an address) or a name.
 
     A quantity is a figure other than a year, a date, a clock time, an ordinal, a reference, a
     street number or a figure the question gave: "13:30 on 5 May 2026", "the 11th Forum", "the
     tasks in paragraph 3", "885 2nd Avenue" count nothing. "How many experts...?" asks for a count
-    of experts: the figure must come within four words before "experts".
+    of experts: the figure must come within four words before "experts". A quantity, like a name,
+    comes with what the question says of it: "How much did Meta invest?" is not answered by a
+    figure on the global economy.
 
     >>> states_kind("Around 2% of research is African.", "quantity", "What share?")
     True
     >>> states_kind("The panel was set up in 2025.", "quantity", "How many experts?")
     False
+    >>> states_kind("It follows Articles 5, 6, and 7 of Regulation (EU) No 1025/2012.", "quantity", "How much?")
+    False
+    >>> states_kind("AI could add USD 15.7 trillion to the global economy.", "quantity", "How much did Meta invest?")
+    False
+    >>> states_kind("Keep it for a period of 10 years.", "date", "From when?"), states_kind("Notify within two weeks.", "date", "When?")
+    (False, True)
     >>> states_kind("Registries allow regulators to share findings.", "name", "Which countries joined?")
     False
     >>> states_kind("The event is supported by Japan.", "name", "Which country supports the event?")
@@ -233,12 +250,13 @@ def states_kind(sentence: str, kind: str | None, question: str) -> bool:
         # The name must come with what the question says of it: "Who will chair the second meeting of
         # the Global Dialogue?" is not answered by a sentence naming the Scientific Panel beside it.
         # ("Who is Kenya's Permanent Representative?" says nothing of it but names.)
-        used = set(keyword_tokens(question))
-        said = said_terms(question)
-        if said and not said & set(keyword_tokens(sentence)):
+        if not _says_what_question_says(sentence, question):
             return False
+        used = set(keyword_tokens(question))
         return any(set(keyword_tokens(word)) - used for word in _CAPITALISED.findall(sentence))
     if kind == "quantity":
+        if not _says_what_question_says(sentence, question):
+            return False
         given = set(NUMBER.findall(question))
         asked = _HOW_MANY.search(question)
         counted = keyword_tokens(asked.group(1)) if asked else []  # "How many experts": a count of experts

@@ -300,7 +300,7 @@ class HybridRetriever(BaseRetriever):
         fused = fuse([r for r in rankings if r], self.settings.fusion_k)
         fused = reweigh(fused, passage_factors(focus, chunks, self.settings))
         nodes = []
-        for chunk_id, score in fused[: self.settings.top_n]:
+        for chunk_id, score in fused[: self.settings.fused_top_k]:
             chunk = chunks[chunk_id]
             metadata = {
                 **chunk.metadata,

@@ -72,7 +72,8 @@ class RetrievalSettings(_Group):
     fusion_k: int = Field(
         5, ge=1, description="Reciprocal-rank-fusion constant k (small: the top ranks count most)."
     )
-    top_n: int = Field(10, ge=5, description="Passages kept after fusion (the `retrieved` list).")
+    fused_top_k: int = Field(20, ge=5, description="Passages taken from the fused ranking for the rerank.")
+    top_n: int = Field(10, ge=5, description="Passages kept after the rerank (the `retrieved` list).")
     bm25_k1: float = Field(
         0.9, gt=0, description="BM25 term-frequency saturation; a change is applied by the next `ingest`, "
         "which rebuilds the keyword index without embedding anything."
@@ -91,13 +92,18 @@ class RetrievalSettings(_Group):
         "venue for \"Where was it held?\") beside a word of what the question says of it; 1 ranks passages "
         "alike whatever they state."
     )
+    rerank_weight: float = Field(
+        1.5, ge=0, description="Weight of each passage's best answer sentence when the fused passages are "
+        "reordered (see `assistant.reranking`): the fused score, scaled to the best one, plus this weight times "
+        "the best sentence's score; 0 keeps the fused order."
+    )
 
 
 class AnswerSettings(_Group):
     passages: int = Field(5, ge=1, description="Top fused passages the answer may draw on.")
     max_sentences: int = Field(3, ge=1, description="Most sentences in an extractive answer.")
     refusal_threshold: float = Field(
-        0.5729,
+        0.5797,
         description="Evidence score below which the assistant refuses; calibrated on "
         "evals/governance_qa.jsonl with `python -m assistant calibrate`.",
     )

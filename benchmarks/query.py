@@ -8,12 +8,12 @@ after a few warm-up questions:
     dense      query embedding + Chroma search         } from a `HybridRetriever` built as `ask`
     keyword    BM25 search and fetching its passages    } builds it (same filters), run beside `ask`
     fuse       article/annex search + rank fusion       }
-    retrieve   `ask`'s retrieve stage (`timings_ms["retrieve"]`)
+    retrieve   `ask`'s retrieve stage: the three above and the sentence rerank (`timings_ms["retrieve"]`)
     answer     sentence ranking, the answer, citation checks (`timings_ms["answer"]`)
     total      `ask` end to end (`timings_ms["total"]`); the goal is p50 < 60 ms and p95 < 150 ms
 
 The questions are asked twice. First "cold": each question's passages have their sentences embedded
-as the answer stage needs them, as a one-shot `python -m assistant ask` does. Then "warm": after
+as the rerank and the answer stage need them, as a one-shot `python -m assistant ask` does. Then "warm": after
 `Assistant.warm_up()` has embedded every indexed answer sentence once, as the app does in the
 background as soon as it serves; the goal applies to this pass, which is what a diplomat meets.
 

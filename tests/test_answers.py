@@ -6,11 +6,12 @@ import re
 from dataclasses import replace
 
 import pytest
-from llama_index.core.schema import NodeWithScore, TextNode
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from assistant import Assistant, Filters
 from assistant.answering import assess, extractive_answer
 from assistant.prompts import CANNOT_ANSWER
+from assistant.reranking import SentenceRerank
 from assistant.retrieval import HybridRetriever
 
 # (question, document, a phrase its passage must contain)
@@ -133,7 +134,7 @@ def test_a_venue_question_is_answered_with_the_address(assistant: Assistant) -> 
 def test_a_sentence_that_points_back_is_quoted_with_what_it_points_to(
     assistant: Assistant, question: str, named: str, answer: str
 ) -> None:
-    nodes = HybridRetriever(assistant.store, assistant.embed_model, assistant.settings.retrieval).retrieve(question)
+    nodes = assistant.query_engine(None).retrieve(QueryBundle(question))
     ranked, _ = assess(question, nodes[: assistant.settings.answer.passages], assistant.embed_model, assistant.store.knows)
     text, _ = extractive_answer(ranked, assistant.settings.answer)
     assert 0 <= text.find(named) < text.find(answer), text
@@ -205,6 +206,31 @@ def test_a_passage_that_states_the_asked_date_ranks_up(assistant: Assistant) -> 
     assert _sections(assistant, question)[0] == "Article 113"
     record = assistant.ask(question)
     assert "2 August 2025" in record["answer"] and record["citations"][0]["section"] == "Article 113", record["answer"]
+
+
+def test_the_passage_whose_sentence_answers_is_reranked_first(assistant: Assistant) -> None:
+    # The speaker list holds Dr. Jon Truby's title on a line of its own; passages on research across
+    # academic institutions fuse above it, and his line is what answers.
+    question = "At which university is Dr. Jon Truby a Visiting Associate Research Professor?"
+    fused = HybridRetriever(assistant.store, assistant.embed_model, assistant.settings.retrieval).retrieve(question)
+    assert len(fused) == assistant.settings.retrieval.fused_top_k
+    assert "National University of Singapore" not in fused[0].node.get_content()
+    rerank = SentenceRerank(embed_model=assistant.embed_model, weight=assistant.settings.retrieval.rerank_weight, top_n=10)
+    reranked = rerank.postprocess_nodes(fused, query_str=question)
+    assert len(reranked) == 10 and "National University of Singapore" in reranked[0].node.get_content()
+    assert [n.node.node_id for n in SentenceRerank(embed_model=assistant.embed_model, weight=0.0).postprocess_nodes(fused, query_str=question)] == [
+        n.node.node_id for n in fused[:10]
+    ]  # weight 0 keeps the fused order
+    record = assistant.ask(question)
+    assert record["retrieved"][0]["id"] == reranked[0].node.node_id
+    assert "National University of Singapore" in record["answer"], record["answer"]
+
+
+def test_a_short_line_under_a_long_title_is_read_alone_too(assistant: Assistant) -> None:
+    # "With the support of: Permanent Mission of Japan to the United Nations" sits under the concept
+    # note's long title; read under it, the line is mostly title and the audience paragraph won.
+    record = assistant.ask("Which country's Permanent Mission to the UN supports the UNU-CPR side event?")
+    assert "Japan" in record["answer"].split(" [1]")[0], record["answer"]
 
 
 def test_a_scoped_question_is_also_searched_without_the_document_name(assistant: Assistant) -> None:

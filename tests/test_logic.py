@@ -175,6 +175,9 @@ def test_missing_anchors(question: str, passage: str, missing: list[str]) -> Non
         ("How many experts sit on the panel?", "The two mechanisms were discussed.", "quantity", False),
         ("How many ethical principles?", "It has seven non-binding ethical principles.", "quantity", True),
         ("How much can fines reach?", "Fines of up to €35 000 000 apply.", "quantity", True),
+        ("How much did Meta invest?", "AI could add USD 15.7 trillion to the economy.", "quantity", False),  # not an investment
+        ("How much did Meta invest?", "Investment firms (OJ L 176, 27.6.2013, p. 1).", "quantity", False),  # a reference
+        ("From when does it apply?", "Keep it for a period of 10 years.", "date", False),  # a length of time
         ("Where did the meeting take place?", "United Nations Foundation NY Office, 320 E 43rd Street", "place", True),
         ("Where did the meeting take place?", "The meeting convened diplomats and experts.", "place", False),
         ("Where must providers register the system?", "In the EU database.", None, False),
