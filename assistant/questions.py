@@ -48,7 +48,8 @@ _COUNT_WORDS = (
 _ORDINALS = "first|second|fourth|fifth|sixth|seventh|eighth|ninth|tenth|twelfth|twentieth|thirtieth"
 # A date or a counted time relative to an event ("on the twentieth day following", "six-month"); a
 # bare unit ("the year ahead"), a length of time ("for a period of 10 years") and the year of a
-# reference number ("Regulation (EU) 2024/1689") date nothing. A clock time ("13:30", "within 24 hours") answers "When ...?" but not "On what date ...?".
+# reference number ("Regulation (EU) 2024/1689") date nothing. A clock time ("13:30", "within 24
+# hours") answers "When ...?" but not "On what date ...?".
 _HAS_DATE = re.compile(
     rf"\b(?:{_MONTH})\b|(?<!/)\b(?:19|20)\d\d\b(?!/\d)"
     rf"|(?i:(?<!\bfor )(?<!period of )(?:\b\d+|\b(?:{_COUNT_WORDS}|{_ORDINALS}))[\s-](?:calendar |working )?(?:days?|weeks?|months?|years?))\b"

@@ -4,10 +4,11 @@ Fusion ranks a passage by its words and its meaning as a whole. A 256-word-piece
 answers in one sentence and spends the rest on something else sits below a passage that is about
 the question's topic throughout and answers nothing: "At which university is Dr. Jon Truby a
 Visiting Associate Research Professor?" fuses two passages on pooled research across academic
-institutions above the speaker list that holds his line. The answer stage scores every sentence for the question anyway
-(`answering.score_sentences`: meaning, shared terms, the kind of answer asked for, a field label
-the question names), so the best sentence's score is a second opinion on each passage at the cost
-of embedding the passages' sentences, which the app has cached ahead (`Assistant.warm_up`).
+institutions above the speaker list that holds his line. The answer stage scores every sentence
+for the question anyway (`answering.score_sentences`: meaning, shared terms, the kind of answer
+asked for, a field label the question names), so the best sentence's score is a second opinion on
+each passage, at the cost of embedding the passages' sentences, which the app has cached ahead
+(`Assistant.warm_up`).
 
 A passage's new score is its fused score, divided by the best fused score so that both parts
 weigh alike, plus `weight` times its best sentence's score. On the shipped QA set (133 answerable

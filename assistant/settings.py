@@ -100,7 +100,7 @@ class RetrievalSettings(_Group):
 
 
 class AnswerSettings(_Group):
-    passages: int = Field(5, ge=1, description="Top fused passages the answer may draw on.")
+    passages: int = Field(5, ge=1, description="Best passages (after the rerank) the answer may draw on.")
     max_sentences: int = Field(3, ge=1, description="Most sentences in an extractive answer.")
     refusal_threshold: float = Field(
         0.5797,
