@@ -78,7 +78,7 @@ class IndexBuilder:
         finally:
             self.ready.set()
         try:
-            log.info("Embedded %d answer sentences ahead of the questions", self.assistant.warm_up())
+            log.info("Embedded %d answer sentences and words ahead of the questions", self.assistant.warm_up())
         except Exception as exc:  # noqa: BLE001 -- only a speed-up: questions embed their sentences themselves
             log.warning("Could not embed the answer sentences ahead of the questions: %s", exc)
 

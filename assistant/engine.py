@@ -25,7 +25,15 @@ from llama_index.core.llms import LLM
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from assistant.answering import AnswerDraft, CitedAnswerSynthesizer, answer_sentences, cite, in_context
+from assistant.answering import (
+    AnswerDraft,
+    CitedAnswerSynthesizer,
+    answer_sentences,
+    cite,
+    in_context,
+    passage_context,
+    words,
+)
 from assistant.comparison import topic_statements, topic_terms
 from assistant.conversation import is_follow_up, rewrite_follow_up, rewrite_with_llm
 from assistant.embedding import CACHE_SIZE, SentenceTransformerEmbedding, resolve_model_path
@@ -108,22 +116,23 @@ class Assistant:
         return ingest(self.settings, self.embed_model, self.store, rebuild=rebuild, show_progress=show_progress)
 
     def warm_up(self, sentences: int = CACHE_SIZE) -> int:
-        """Embed the indexed passages' answer sentences ahead of the questions; returns how many.
+        """Embed the indexed passages' answer sentences and words ahead of the questions; returns how many.
 
         The rerank and answer stages score every sentence of the fused passages against the
-        question, each in two readings (see `answering.score_sentences`). With their vectors
-        remembered, a question costs one encoder call (for itself) instead of one over a few hundred
-        readings. The app runs this in the background once it serves; up to `sentences` readings are
-        kept (the cache's size).
+        question, each in two readings (see `answering.score_sentences`), and the evidence looks
+        for the question's words among the best passages' words (`answering.reworded`). With their
+        vectors remembered, a question costs one encoder call (for itself) instead of one over a few
+        hundred readings. The app runs this in the background once it serves; up to `sentences`
+        texts are kept (the cache's size), the sentences first.
         """
         texts: dict[str, None] = {}
+        vocabulary: dict[str, None] = {}  # each word alone, as `answering.reworded` embeds it
         for chunk in self.store.chunks():
             for sentence in answer_sentences(chunk.text, chunk.metadata.get("title", "")):
                 texts[in_context(sentence, chunk.metadata)] = None  # the two readings `score_sentences` embeds
                 texts[sentence] = None
-            if len(texts) >= sentences:
-                break
-        batch = list(texts)[:sentences]
+            vocabulary.update(dict.fromkeys(words(passage_context(chunk.text, chunk.metadata))))
+        batch = (list(texts) + list(vocabulary))[:sentences]
         for start in range(0, len(batch), 256):  # short calls, so that questions asked meanwhile interleave
             self.embed_model.get_text_embedding_batch(batch[start:start + 256])
         return len(batch)

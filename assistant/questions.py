@@ -26,6 +26,7 @@ _NOT_A_CONDITION = r"(?!.*\b(?:considered|deemed|regarded|classified|treated as|
 _ASKS_DATE = re.compile(
     rf"^(?:by |from |since |until )?when\b{_NOT_A_CONDITION}|{_CALENDAR}|\bat what time\b", re.IGNORECASE
 )
+_ASKS_DURATION = re.compile(r"\bhow long\b", re.IGNORECASE)
 # "Where was the meeting held?" asks for a venue; "Where must providers register?" does not.
 _ASKS_PLACE = re.compile(
     r"\bwhere\b.*\b(?:held|take place|took place|located|hosted|venue)\b|\b(?:what|which) (?:venue|city|address)\b",
@@ -35,7 +36,8 @@ _ASKS_PLACE = re.compile(
 # the question does not already use.
 _ASKS_NAME = re.compile(
     r"^(?:on |by |to |from |with |for )?(?:who|whom|whose)\b|\bnames? of\b|\bwhat (?:are|is) the names?\b"
-    r"|\bwhich (?:countr|organi[sz]ation|member state|compan|institution|person|official|nation|government)",
+    r"|\bwhich (?:countr|organi[sz]ation|member state|compan|institution|person|official|nation|government)"
+    r"|^which [\w\s-]+? (?:is|are|was|were) (?:named|cited|mentioned)\b",  # "Which provider is named in ...?"
     re.IGNORECASE,
 )
 _CAPITALISED = re.compile(r"(?<=[\w,)] )[A-Z][\w-]*")  # mid-sentence: not after a colon, a stop or a table bar
@@ -54,6 +56,8 @@ _HAS_DATE = re.compile(
     rf"\b(?:{_MONTH})\b|(?<!/)\b(?:19|20)\d\d\b(?!/\d)"
     rf"|(?i:(?<!\bfor )(?<!period of )(?:\b\d+|\b(?:{_COUNT_WORDS}|{_ORDINALS}))[\s-](?:calendar |working )?(?:days?|weeks?|months?|years?))\b"
 )
+# A length of time, which answers "How long ...?": "within 24 hours", "at least six months", "a period of 10 years".
+_HAS_DURATION = re.compile(rf"(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}))[\s-](?:calendar |working )?(?:hours?|days?|weeks?|months?|years?))\b")
 _CLOCK = r"\b\d{1,2}[:.]\d{2}\b"  # "13:30", "8.30"
 _HAS_TIME = re.compile(rf"{_CLOCK}|(?i:(?:\b\d+|\b(?:{_COUNT_WORDS}))[\s-]hours?)\b")
 _NUMBER_WORD = re.compile(rf"\b(?:{_COUNT_WORDS})\b", re.IGNORECASE)
@@ -100,9 +104,15 @@ FORM_WORDS = frozenset(keyword_tokens(
 ))
 # Nouns that name the part an answer plays, not its content: "What *purpose* does the article give
 # for aligning audits?" is answered by "to prevent regulatory arbitrage", "What *position* does Jo
-# Hironaka hold?" by a job title, "What *duty* do providers have?" by a "shall" clause. They are
-# neither the thing asked nor terms the evidence must cover.
-ROLE_WORDS = frozenset(keyword_tokens("purpose aim goal objective role position title function task duty format label term"))
+# Hironaka hold?" by a job title, "What *duty* do providers have?" by a "shall" clause; and nouns
+# that stand for items of any kind: "Which deployment *areas* does the article give as *examples*?"
+# is answered by "healthcare, finance and law enforcement", "What *steps* have governments taken?"
+# by "establishing dedicated AI units". They are neither the thing asked nor terms the evidence
+# must cover.
+ROLE_WORDS = frozenset(keyword_tokens(
+    "purpose aim goal objective role position title function task duty format label term "
+    "area step example way measure action aspect element factor"
+))
 # Words that frame a question ("what does the article say", "under the Act", "what kind of")
 # rather than name what it asks about; passages that answer it rarely repeat them.
 _FRAME_TERMS = frozenset(keyword_tokens(
@@ -122,21 +132,31 @@ def question_terms(question: str) -> set[str]:
     return set(keyword_tokens(question)) - _FRAME_TERMS
 
 
+def name_terms(question: str) -> set[str]:
+    """The keyword terms of the names a question uses (see `NAME`).
+
+    >>> sorted(name_terms("When does the EU AI Act apply to providers?"))
+    ['act', 'ai', 'eu']
+    """
+    return {term for name in NAME.findall(question) for term in keyword_tokens(name)}
+
+
 def said_terms(question: str) -> set[str]:
     """What a question says of the thing it asks for: its terms without names, frame or form words.
 
     >>> sorted(said_terms("From what date does the EU AI Act generally apply?"))
     ['appli', 'gener']
     """
-    names = {term for name in NAME.findall(question) for term in keyword_tokens(name)}
-    return question_terms(question) - names - FORM_WORDS
+    return question_terms(question) - name_terms(question) - FORM_WORDS
 
 
 def asked_kind(question: str) -> str | None:
-    """`quantity`, `date`, `place` or `name` when the question's wording asks for one, else None.
+    """`quantity`, `duration`, `date`, `place` or `name` when the question's wording asks for one, else None.
 
     >>> asked_kind("How many experts sit on the panel?"), asked_kind("When does it apply?"), asked_kind("Why?")
     ('quantity', 'date', None)
+    >>> asked_kind("For how long must logs be kept?")
+    'duration'
     >>> asked_kind("Where was the meeting held?"), asked_kind("Where must providers register?")
     ('place', None)
     >>> asked_kind("When is the meeting held?"), asked_kind("When is a system not considered high-risk?")
@@ -144,6 +164,8 @@ def asked_kind(question: str) -> str | None:
     """
     if _ASKS_QUANTITY.search(question):
         return "quantity"
+    if _ASKS_DURATION.search(question):
+        return "duration"
     if _ASKS_DATE.search(question):
         return "date"
     if _ASKS_PLACE.search(question):
@@ -217,7 +239,7 @@ def _says_what_question_says(sentence: str, question: str) -> bool:
 
 
 def states_kind(sentence: str, kind: str | None, question: str) -> bool:
-    """Whether the sentence states a quantity, a date, a place (a venue, an address) or a name.
+    """Whether the sentence states a quantity, a length of time, a date, a place (a venue, an address) or a name.
 
     A quantity is a figure other than a year, a date, a clock time, an ordinal, a reference, a
     street number or a figure the question gave: "13:30 on 5 May 2026", "the 11th Forum", "the
@@ -236,6 +258,8 @@ def states_kind(sentence: str, kind: str | None, question: str) -> bool:
     False
     >>> states_kind("Keep it for a period of 10 years.", "date", "From when?"), states_kind("Notify within two weeks.", "date", "When?")
     (False, True)
+    >>> states_kind("Keep it for a period of 10 years.", "duration", "How long?")
+    True
     >>> states_kind("Registries allow regulators to share findings.", "name", "Which countries joined?")
     False
     >>> states_kind("The event is supported by Japan.", "name", "Which country supports the event?")
@@ -243,6 +267,8 @@ def states_kind(sentence: str, kind: str | None, question: str) -> bool:
     >>> states_kind("The Panel and the Global Dialogue were launched.", "name", "Who will chair the Global Dialogue?")
     False
     """
+    if kind == "duration":
+        return bool(_HAS_DURATION.search(sentence))
     if kind == "date":
         return bool(_HAS_DATE.search(sentence) or (not _ASKS_CALENDAR.search(question) and _HAS_TIME.search(sentence)))
     if kind == "place":

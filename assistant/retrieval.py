@@ -116,7 +116,7 @@ def referenced_parts(question: str) -> tuple[str, ...]:
 
 _RECITAL = re.compile(r"^(?:Whereas|Recitals?|Preamble)\b", re.IGNORECASE)  # a chunk's section
 _ASKS_RECITALS = re.compile(r"\b(?:preamble|recitals?|whereas)\b", re.IGNORECASE)
-_WEIGHED_KINDS = ("date", "quantity", "place")  # kinds of answer `passage_factors` weighs
+_WEIGHED_KINDS = ("date", "duration", "quantity", "place")  # kinds of answer `passage_factors` weighs
 
 
 def reweigh(fused: list[tuple[str, float]], factors: Mapping[str, float]) -> list[tuple[str, float]]:

@@ -101,9 +101,9 @@ class RetrievalSettings(_Group):
 
 class AnswerSettings(_Group):
     passages: int = Field(5, ge=1, description="Best passages (after the rerank) the answer may draw on.")
-    max_sentences: int = Field(3, ge=1, description="Most sentences in an extractive answer.")
+    max_sentences: int = Field(4, ge=1, description="Most sentences in an extractive answer.")
     refusal_threshold: float = Field(
-        0.5797,
+        0.5832,
         description="Evidence score below which the assistant refuses; calibrated on "
         "evals/governance_qa.jsonl with `python -m assistant calibrate`.",
     )

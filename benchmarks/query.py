@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             if when == "warm":
                 began = time.perf_counter()
                 embedded = assistant.warm_up()
-                print(f"\nwarm_up: {embedded} answer sentences embedded in {time.perf_counter() - began:.1f} s\n")
+                print(f"\nwarm_up: {embedded} answer sentences and words embedded in {time.perf_counter() - began:.1f} s\n")
             times, rewritten = stage_times(assistant, asked)
             print(f"{when}: condense rewrote {rewritten} of {len(asked)} questions (the rest are not follow-ups)")
             rows = []

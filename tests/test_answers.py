@@ -9,7 +9,7 @@ import pytest
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from assistant import Assistant, Filters
-from assistant.answering import assess, extractive_answer
+from assistant.answering import assess, extractive_answer, reworded
 from assistant.prompts import CANNOT_ANSWER
 from assistant.reranking import SentenceRerank
 from assistant.retrieval import HybridRetriever
@@ -263,3 +263,19 @@ def test_a_passage_covers_its_issuer_and_kind_but_not_the_thing_asked(assistant:
     # The thing asked is what the passage lacks.
     _, near_miss = assess("What insurance do registries in the Modern Diplomacy article need?", nodes, assistant.embed_model, assistant.store.knows)
     assert near_miss.unmentioned == "insurance"
+
+
+def test_a_question_in_other_words_than_the_passage_is_answered(assistant: Assistant) -> None:
+    # "face database by harvesting pictures from the web" is "scraping of facial images from the
+    # internet" in Article 5: 4 of the question's 11 terms appear word for word.
+    text = "the untargeted scraping of facial images from the internet or CCTV footage"
+    question = "Is it lawful to build a face database by harvesting pictures from the web?"
+    assert reworded(question, {"face", "pictur", "web", "databas"}, text, assistant.embed_model) == {"face", "pictur", "web"}
+    assert reworded("What share of research comes from Asia?", {"asia"}, "research in Africa", assistant.embed_model) == set()  # a name
+    record = assistant.ask(question.replace("?", " and CCTV footage under the AI Act?"))
+    assert "untargeted scraping of facial images" in record["answer"], record["answer"]
+
+
+def test_a_how_long_question_is_answered_with_a_length_of_time(assistant: Assistant) -> None:
+    record = assistant.ask("In an urgent case, how long can police use real-time remote biometric identification before requesting authorisation?")
+    assert "24 hours" in record["answer"].split(" [1]")[0], record["answer"]

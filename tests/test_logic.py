@@ -178,6 +178,9 @@ def test_missing_anchors(question: str, passage: str, missing: list[str]) -> Non
         ("How much did Meta invest?", "AI could add USD 15.7 trillion to the economy.", "quantity", False),  # not an investment
         ("How much did Meta invest?", "Investment firms (OJ L 176, 27.6.2013, p. 1).", "quantity", False),  # a reference
         ("From when does it apply?", "Keep it for a period of 10 years.", "date", False),  # a length of time
+        ("How long must logs be kept?", "Keep them for at least six months.", "duration", True),
+        ("For how long must the records be kept?", "Keep them until the system is withdrawn.", "duration", False),
+        ("How long is the term of office?", "The term of office is two years.", "duration", True),
         ("Where did the meeting take place?", "United Nations Foundation NY Office, 320 E 43rd Street", "place", True),
         ("Where did the meeting take place?", "The meeting convened diplomats and experts.", "place", False),
         ("Where must providers register the system?", "In the EU database.", None, False),
@@ -189,6 +192,8 @@ def test_missing_anchors(question: str, passage: str, missing: list[str]) -> Non
         ("Who will chair the Global Dialogue?", "The Scientific Panel and the Global Dialogue were launched.", "name", False),
         ("Who will chair the Global Dialogue?", "The Global Dialogue is chaired by Ambassador Lokaale.", "name", True),
         ("Who is Kenya's Permanent Representative?", "H.E. Ekitela Lokaale, Permanent Representative of Kenya", "name", True),
+        ("Which service provider is named in the article?", "Programmes run by service providers such as Mesothelioma Hope", "name", True),
+        ("Which service provider is named in the article?", "Service providers run health programmes.", "name", False),
     ],
 )
 def test_asked_kind_and_sentences_that_state_it(question: str, sentence: str, kind: str | None, states: bool) -> None:
@@ -225,6 +230,8 @@ def test_a_passage_states_the_kind_beside_what_the_question_says() -> None:
         ("How are the principles meant to be read?", None),  # a verb of saying
         ("What purpose does the article give for aligning audits?", None),  # the answer's role, not its content
         ("What position does Jo Hironaka hold?", None),
+        ("What concrete steps have governments taken?", None),  # stands for items of any kind
+        ("Which deployment areas does the article give as examples?", None),
     ],
 )
 def test_asked_thing(question: str, thing: str | None) -> None:
