@@ -60,7 +60,7 @@ KIND_BOOST = {"quantity": 0.15, "duration": 0.15, "date": 0.15, "place": 0.15, "
 # corresponding obligations ... start to apply?", above the dates of other provisions. On the QA set
 # this answered 3 more questions correctly and no unanswerable one. (A name is already read so.)
 SAID_KIND_BOOST = {"quantity": 0.3, "duration": 0.3, "date": 0.3, "place": 0.3}
-KIND_WINDOW = 3  # a date, figure, place or name must be among this many best sentences, or the question is refused
+KIND_WINDOW = 3  # the asked kind (a date, a length of time, a figure, a place, a name) must be among this many best sentences, or the question is refused
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")  # a lower-cased word, as `reworded` embeds it
 # How close (cosine, each word embedded alone) a word of the passages must lie to a word of the
 # question to say it in other words: "employees" ~ "workers" 0.85, "pictures" ~ "images" 0.81,
@@ -287,9 +287,9 @@ def rank_sentences(
     covered = set(keyword_tokens(context))
     rewords = reworded(question, terms - covered, context, embed_model)
     coverage = len(terms & (covered | rewords)) / max(len(terms), 1)
-    thing = asked_thing(question)
-    named = thing and (names_thing(context, thing) or set(keyword_tokens(thing)) <= rewords)
-    unmentioned = thing if thing and not named else None
+    unmentioned = asked_thing(question)
+    if unmentioned and (names_thing(context, unmentioned) or set(keyword_tokens(unmentioned)) <= rewords):
+        unmentioned = None  # named, word for word or reworded
     return ranked, Evidence(float(np.mean([c.similarity for c in ranked[:3]])), coverage, unmentioned)
 
 
@@ -313,10 +313,8 @@ def reworded(question: str, terms: set[str], text: str, embed_model: SentenceTra
     """
     unnamed = terms - name_terms(question)
     asked = {stem: word for word in _WORD.findall(question.lower()) for stem in keyword_tokens(word) if stem in unnamed}
-    if not asked:
-        return set()
     vocabulary = words(text)
-    if not vocabulary:
+    if not asked or not vocabulary:
         return set()
     vectors = np.array(embed_model.get_text_embedding_batch(list(asked.values()) + vocabulary))
     closest = (vectors[: len(asked)] @ vectors[len(asked) :].T).max(axis=1)
