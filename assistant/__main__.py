@@ -1,4 +1,4 @@
-"""Command line: `python -m assistant ingest|ask|eval|eval-compare|validate|feedback-to-qa|calibrate|settings`.
+"""Command line: `python -m assistant ingest|ask|eval|eval-compare|validate|split|feedback-to-qa|calibrate|settings`.
 
 Every failure a user can cause (an empty question, a missing index, settings that do not match the
 index, a second ingest running) ends with one clear line on stderr and a non-zero exit, never a
@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from assistant.catalog import CatalogError
-from assistant.qa_sets import QASetError
+from assistant.qa_sets import SPLITS, QASetError
 from assistant.settings import Settings, settings_table
 
 
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--out", type=Path, required=True, help="folder for the run's files")
     evaluate.add_argument("--baseline", choices=["naive"], help="also run the naive LlamaIndex pipeline, for comparison")
     evaluate.add_argument("--judge", action="store_true", help="add LLM-judged faithfulness and correctness (needs an LLM)")
+    evaluate.add_argument("--split", choices=SPLITS, help="only the questions of this split (default: all)")
 
     compare = commands.add_parser("eval-compare", help="two eval runs side by side: metrics, fixed and broken questions")
     compare.add_argument("run_a", type=Path)
@@ -54,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 
     validate = commands.add_parser("validate", help="check a QA set; print line-numbered errors")
     validate.add_argument("qa_set", type=Path)
+
+    split = commands.add_parser("split", help="give every question of a QA set without one a dev or test split")
+    split.add_argument("qa_set", type=Path)
+    split.add_argument("--test-share", type=float, default=0.3, help="share of each stratum sent to test (default 0.3)")
 
     drafts = commands.add_parser("feedback-to-qa", help="turn the chat's thumbs-down feedback into draft QA items")
     drafts.add_argument("feedback", type=Path, nargs="?", default=None, help="feedback file (default: the setting serve.feedback_path)")
@@ -105,6 +110,14 @@ def _run(args: argparse.Namespace) -> int:
         unanswerable = sum(1 for item in items if not item["answerable"])
         print(f"{args.qa_set}: {len(items)} questions ({unanswerable} unanswerable), valid")
         return 0
+    if args.command == "split":
+        from assistant.qa_sets import assign_splits, read_qa_set
+
+        items = assign_splits(read_qa_set(args.qa_set), args.test_share)
+        args.qa_set.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
+        tested = sum(item["split"] == "test" for item in items)
+        print(f"{args.qa_set}: {len(items) - tested} dev and {tested} test questions")
+        return 0
     if args.command == "eval-compare":
         from assistant.evaluation import compare_runs, comparison_markdown
 
@@ -141,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "eval":
         from assistant.evaluation import run_eval
 
-        run = run_eval(assistant, args.qa_set, args.out, baseline=args.baseline, judge=args.judge,
+        run = run_eval(assistant, args.qa_set, args.out, baseline=args.baseline, judge=args.judge, split=args.split,
                        show_progress=progress_wanted())
         print(json.dumps({"metrics": run["metrics"], "latency_ms": run["latency_ms"],
                           "index_hash": run["index_hash"], "engine_hash": run["engine_hash"],

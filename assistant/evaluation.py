@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,15 +40,20 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def ask_all(ask: Callable[[str], dict[str, Any]], items: Sequence[dict[str, Any]], on_progress: Progress | None = None,
+def ask_all(ask: Callable[[str], dict[str, Any]], items: Sequence[dict[str, Any]],
+            standalone: Callable[[str, list[str]], str] | None = None, on_progress: Progress | None = None,
             show_progress: bool = False) -> list[dict[str, Any]]:
-    """Every question through `ask`, in order; a question the engine rejects is recorded as refused."""
+    """Every question through `ask`, in order; a question the engine rejects is recorded as refused.
+
+    A follow-up (an item with `history`) is first rewritten by `standalone`, as the chat rewrites it.
+    """
     from tqdm import tqdm
 
     records = []
     for done, item in enumerate(tqdm(items, desc="questions", unit="q", disable=not show_progress), start=1):
         try:
-            records.append(ask(item["question"]))
+            question = standalone(item["question"], item["history"]) if standalone and item.get("history") else item["question"]
+            records.append(ask(question))
         except QuestionError as exc:
             records.append({"question": item["question"], "answer": str(exc), "refused": True, "citations": [],
                             "retrieved": [], "unsupported": [], "notices": [str(exc)],
@@ -56,6 +61,24 @@ def ask_all(ask: Callable[[str], dict[str, Any]], items: Sequence[dict[str, Any]
         if on_progress:
             on_progress(done, len(items))
     return records
+
+
+def select_items(items: Sequence[dict[str, Any]], split: str | None = None,
+                 documents: Collection[str] | None = None, exclude: Collection[str] = ()) -> list[dict[str, Any]]:
+    """The items of one split (`dev`, `test`; None: all) about the given documents (None: any), less `exclude`.
+
+    A question is about the document its first tag names (the sets tag every question so).
+
+    >>> items = [{"id": "a", "split": "dev", "tags": ["eu"]}, {"id": "b", "split": "test", "tags": ["oecd"]}]
+    >>> [i["id"] for i in select_items(items, "dev")], [i["id"] for i in select_items(items, exclude=["eu"])]
+    (['a'], ['b'])
+    """
+    def document(item: dict[str, Any]) -> str:
+        return (item.get("tags") or [NO_DOCUMENT])[0]
+
+    return [item for item in items
+            if (split is None or item.get("split") == split)
+            and (documents is None or document(item) in documents) and document(item) not in exclude]
 
 
 def evidence_documents(passages: Sequence[tuple[str, str]], items: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
@@ -72,17 +95,20 @@ def evidence_documents(passages: Sequence[tuple[str, str]], items: Sequence[dict
 
 
 def run_eval(assistant: Any, qa_path: Path, out_dir: Path, baseline: str | None = None, judge: bool = False,
-             on_progress: Progress | None = None, show_progress: bool = False) -> dict[str, Any]:
-    """Run the set; write the run folder; return the summary (also in summary.json)."""
-    items = read_qa_set(qa_path)
+             split: str | None = None, on_progress: Progress | None = None, show_progress: bool = False) -> dict[str, Any]:
+    """Run the set (or one of its splits); write the run folder; return the summary (also in summary.json)."""
+    items = select_items(read_qa_set(qa_path), split)
+    if not items:
+        raise ValueError(f"{qa_path} has no questions in the {split!r} split; `python -m assistant split` assigns them")
     started = datetime.now(UTC)
     began = time.perf_counter()
-    records = ask_all(assistant.ask, items, on_progress, show_progress)
+    records = ask_all(assistant.ask, items, assistant.standalone, on_progress, show_progress)
     seconds = time.perf_counter() - began
     rows = [{"id": item["id"], **record} for item, record in zip(items, records)]
     documents = evidence_documents([(c.metadata["doc_id"], c.text) for c in assistant.store.chunks()], items)
     summary: dict[str, Any] = {
         "qa_set": str(qa_path),
+        "split": split or "all",
         "questions": len(items),
         "answerable": sum(1 for item in items if item.get("answerable", True)),
         "unanswerable": sum(1 for item in items if not item.get("answerable", True)),
@@ -100,7 +126,7 @@ def run_eval(assistant: Any, qa_path: Path, out_dir: Path, baseline: str | None 
         from assistant.baseline import NaiveBaseline
 
         naive = NaiveBaseline(assistant.settings, assistant.embed_model)
-        naive_records = ask_all(naive.ask, items, show_progress=show_progress)
+        naive_records = ask_all(naive.ask, items, assistant.standalone, show_progress=show_progress)
         _write_jsonl(out_dir / "baseline" / "results.jsonl",
                      [{"id": item["id"], **record} for item, record in zip(items, naive_records)])
         summary["baseline"] = {"name": "naive", "metrics": summarise(items, naive_records), "latency_ms": latency(naive_records)}

@@ -111,7 +111,61 @@ def summarise(items: Sequence[Item], records: Sequence[Record]) -> dict[str, flo
     metrics["false_refusal_rate"] = _ratio(sum(r["refused"] for _, r in answerable), len(answerable))
     grounded = [grounded_sentences(r) for r in records]
     metrics["groundedness"] = _ratio(sum(g for g, _ in grounded), sum(n for _, n in grounded))
+    metrics.update(wording_figures(items, records))
+    metrics.update(coverage_figures(items, records))
     return metrics
+
+
+def wording_figures(items: Sequence[Item], records: Sequence[Record]) -> dict[str, float | None]:
+    """How much an answer depends on the wording: questions asked again in other words (`paraphrase_of`).
+
+    `paraphrase_accuracy` and `original_accuracy` are the accuracies of the graded rewordings and of
+    the questions they reword; `consistency` is the share of (original, rewording) pairs, both in the
+    run, that are both right or both refused.
+
+    >>> items = [{"id": "a", "must_include": ["x"], "evidence": []}, {"id": "a2", "paraphrase_of": "a", "must_include": ["x"], "evidence": []}]
+    >>> records = [{"answer": "x", "refused": False, "retrieved": []}, {"answer": "-", "refused": True, "retrieved": []}]
+    >>> wording_figures(items, records)
+    {'paraphrase_accuracy': 0.0, 'original_accuracy': 1.0, 'consistency': 0.0}
+    """
+    by_id = {item["id"]: (item, record) for item, record in zip(items, records)}
+    pairs = [(by_id[item["paraphrase_of"]], (item, record)) for item, record in zip(items, records)
+             if item.get("paraphrase_of") in by_id]
+    graded = [(original, reworded) for original, reworded in pairs
+              if reworded[0].get("answerable", True) and reworded[0]["must_include"]]
+
+    def right(pair: tuple[Item, Record]) -> bool:
+        return failure_kind(*pair) is None
+
+    return {
+        "paraphrase_accuracy": _ratio(sum(answer_correct(r, q["must_include"]) for _, (q, r) in graded), len(graded)),
+        "original_accuracy": _ratio(sum(answer_correct(r, q["must_include"]) for (q, r), _ in graded), len(graded)),
+        "consistency": _ratio(sum((right(a) and right(b)) or (a[1]["refused"] and b[1]["refused"]) for a, b in pairs),
+                              len(pairs)),
+    }
+
+
+def documents_covered(item: Item, record: Record) -> list[str]:
+    """The expected documents (`expected_documents`) that the answer cites with a passage holding one of their quotes."""
+    cited = [(c["doc_id"], c["text"]) for c in record["citations"]]
+    return [doc for doc, quotes in item.get("expected_documents", {}).items()
+            if any(doc == cited_doc and contains_evidence(text, quotes) for cited_doc, text in cited)]
+
+
+def coverage_figures(items: Sequence[Item], records: Sequence[Record]) -> dict[str, float | None]:
+    """For questions whose answer spans documents: how many of those documents the answer covers.
+
+    `document_coverage` is the mean, over such questions, of the share of their expected documents
+    covered (see `documents_covered`); `full_coverage` the share of such questions with all covered.
+
+    >>> item = {"expected_documents": {"eu": ["fines"], "oecd": ["fair"]}, "answerable": True}
+    >>> record = {"citations": [{"doc_id": "eu", "text": "Fines apply."}, {"doc_id": "oecd", "text": "Be open."}]}
+    >>> coverage_figures([item], [record])
+    {'document_coverage': 0.5, 'full_coverage': 0.0}
+    """
+    spanning = [(q, r) for q, r in zip(items, records) if q.get("answerable", True) and q.get("expected_documents")]
+    shares = [len(documents_covered(q, r)) / len(q["expected_documents"]) for q, r in spanning]
+    return {"document_coverage": _ratio(sum(shares), len(shares)), "full_coverage": _ratio(sum(s == 1 for s in shares), len(shares))}
 
 
 def latency(records: Sequence[Record]) -> dict[str, dict[str, float | None]]:
@@ -119,7 +173,7 @@ def latency(records: Sequence[Record]) -> dict[str, dict[str, float | None]]:
     return {stage: percentiles([r["timings_ms"][stage] for r in records]) for stage in ("retrieve", "answer", "total")}
 
 
-BREAKDOWN_METRICS = ("hit@5", "mrr", "answer_accuracy", "refusal_recall", "false_refusal_rate")
+BREAKDOWN_METRICS = ("hit@5", "mrr", "answer_accuracy", "refusal_recall", "false_refusal_rate", "document_coverage")
 
 
 def breakdown(items: Sequence[Item], records: Sequence[Record], groups: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Any]]:
@@ -151,8 +205,9 @@ def failures(items: Sequence[Item], records: Sequence[Record]) -> list[dict[str,
 
 def failure_kind(item: Item, record: Record) -> str | None:
     """How a run got one question wrong, or None when it got it right: an unanswerable question
-    must be refused; an answerable one needs its evidence in the top 5, no refusal and (when
-    graded) an answer with an expected string."""
+    must be refused; an answerable one needs its evidence in the top 5, no refusal, (when graded)
+    an answer with an expected string and (when its answer spans documents) every expected
+    document covered."""
     if not item.get("answerable", True):
         return None if record["refused"] else "answered unanswerable"
     rank = first_hit_rank(record, item["evidence"]) if item["evidence"] else 1
@@ -162,4 +217,6 @@ def failure_kind(item: Item, record: Record) -> str | None:
         return "false refusal"
     if item["must_include"] and not answer_correct(record, item["must_include"]):
         return "wrong answer"
+    if len(documents_covered(item, record)) < len(item.get("expected_documents", {})):
+        return "documents missed"
     return None

@@ -2,8 +2,11 @@
 
 One object per line (see evals/README.md): `id`, `question`, `evidence` (verbatim quotes a correct
 retrieval must surface), `must_include` (strings of which one must appear in a correct answer),
-optional `reference_answer`, `answerable` (default true) and `tags`. Other keys are kept (the
-chat's feedback lines carry a verdict and a comment), so a reviewed feedback line is a test case.
+optional `reference_answer`, `answerable` (default true), `tags`, `split` (`dev` or `test`),
+`paraphrase_of` (the id of the question this one rewords), `history` (the earlier questions of a
+chat, for a follow-up) and `expected_documents` (document id -> quotes, for a question whose answer
+spans documents). Other keys are kept (the chat's feedback lines carry a verdict and a comment), so
+a reviewed feedback line is a test case.
 
 Evaluators who keep RAGAS sets use them as they are: `user_input`, `reference` and
 `reference_contexts` (JSONL or CSV) are read as question, reference answer and evidence; and every
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterable
@@ -41,6 +45,7 @@ def _string_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+SPLITS = ("dev", "test")
 _CHECKS: dict[str, tuple[bool, Any, str]] = {
     # field: (required, check, what it must be)
     "id": (True, lambda v: isinstance(v, str) and v.strip(), "a non-empty string"),
@@ -50,7 +55,13 @@ _CHECKS: dict[str, tuple[bool, Any, str]] = {
     "reference_answer": (False, lambda v: isinstance(v, str), "a string"),
     "answerable": (False, lambda v: isinstance(v, bool), "true or false"),
     "tags": (False, _string_list, "a list of strings"),
+    "split": (False, lambda v: v in SPLITS, "'dev' or 'test'"),
+    "paraphrase_of": (False, lambda v: isinstance(v, str) and v.strip(), "a question id"),
+    "history": (False, _string_list, "a list of strings"),
+    "expected_documents": (False, lambda v: isinstance(v, dict) and all(_string_list(q) for q in v.values()),
+                           "an object of document id -> list of quotes"),
 }
+
 
 
 def validate_item(item: Any) -> list[str]:
@@ -88,11 +99,36 @@ def parse_qa_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
             errors.append(f"line {number}: id {item['id']!r} already used on line {seen[item['id']]}")
         seen[item["id"]] = number
         items.append({"answerable": True, "tags": [], **item})
+    errors += [f"line {seen[item['id']]}: paraphrase_of {item['paraphrase_of']!r} is no question of the set"
+               for item in items if item.get("paraphrase_of", "") and item["paraphrase_of"] not in seen]
     if errors:
         raise QASetError(errors)
     if not items:
         raise QASetError(["the set has no questions"])
     return items
+
+
+def assign_splits(items: list[dict[str, Any]], test_share: float = 0.3) -> list[dict[str, Any]]:
+    """The items, each with a `split`: one it had is kept, a rewording takes its original's.
+
+    The rest are sampled systematically from their list sorted by stratum (the first two tags:
+    the document or shape, then the kind of question) and by a hash of the id, so every stratum
+    sends about `test_share` of its questions to the test split, and the split of a question never
+    depends on the order of the file or on the questions added after it was split.
+
+    >>> items = [{"id": f"q{i}", "tags": ["doc", "date"]} for i in range(10)] + [{"id": "q0-p1", "paraphrase_of": "q0"}]
+    >>> split = {item["id"]: item["split"] for item in assign_splits(items)}
+    >>> sorted(split.values()).count("test"), split["q0-p1"] == split["q0"]
+    (3, True)
+    """
+    def order(item: dict[str, Any]) -> tuple[list[str], str]:
+        return item.get("tags", [])[:2], hashlib.sha1(item["id"].encode()).hexdigest()
+
+    fresh = sorted((i for i in items if "split" not in i and not i.get("paraphrase_of")), key=order)
+    chosen = {item["id"]: "test" if int((n + 1) * test_share) > int(n * test_share) else "dev"
+              for n, item in enumerate(fresh)}
+    chosen.update({item["id"]: item["split"] for item in items if "split" in item})
+    return [{**item, "split": chosen.get(item["id"]) or chosen[item["paraphrase_of"]]} for item in items]
 
 
 def ragas_item(row: dict[str, Any], number: int) -> dict[str, Any]:
