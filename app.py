@@ -29,15 +29,15 @@ from assistant import Assistant, Filters, QuestionError, Settings
 from assistant.catalog import CatalogError, load_catalog
 from assistant.exports import answer_markdown, append_feedback, audit_record, feedback_entry
 from assistant.store import IndexUnavailable
-from assistant.views import answer_view, citation_label, comparison_view, passage_view
+from assistant.views import answer_view, citation_label, passage_view
 
 log = logging.getLogger(__name__)
 
 EXAMPLES = [
     "What fines apply to prohibited AI practices under the EU AI Act?",
     "How much could AI contribute to the global economy by 2030?",
-    "What are the OECD principles for responsible stewardship of trustworthy AI?",
-    "How do these documents frame the digital divide?",
+    "What do the documents say about the digital divide?",
+    "How do the OECD Recommendation and the AI Act differ on transparency?",
 ]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SHIPPED_SET = Path(__file__).resolve().parent / "evals" / "governance_qa.jsonl"
@@ -94,14 +94,14 @@ def _filters(docs: list[str], issuers: list[str], kinds: list[str], date_from: s
     return Filters(tuple(docs or ()), tuple(issuers or ()), tuple(kinds or ()), (date_from or "").strip(), (date_to or "").strip())
 
 
-def _stream(assistant: Assistant, question: str, filters: Filters) -> Iterator[str | dict[str, Any]]:
+def _stream(assistant: Assistant, question: str, filters: Filters, shape: str | None = None) -> Iterator[str | dict[str, Any]]:
     """Tokens as the answer is written (the extractive answer arrives whole), then the record."""
     tokens: queue.Queue[str] = queue.Queue()
     outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            outcome["record"] = assistant.ask(question, filters, on_token=tokens.put)
+            outcome["record"] = assistant.ask(question, filters, on_token=tokens.put, shape=shape)
         except Exception as exc:  # noqa: BLE001 -- handed back to the handler, which words it
             outcome["error"] = exc
 
@@ -184,24 +184,19 @@ class ChatHandlers:
             rewritten = f"**Searched as:** {html.escape(standalone)}" if standalone != question.strip() else ""
             filters = _filters(docs or [], issuers or [], kinds or [], date_from, date_to)
             yield show("Searching the documents…", rewritten)
-            if compare:
-                table = self.assistant.compare(standalone, filters)
-                record: dict[str, Any] = {"question": standalone, "citations": table["citations"], "retrieved": []}
-                reply = comparison_view(table)
-            else:
-                partial = ""
-                for piece in _stream(self.assistant, standalone, filters):
-                    if isinstance(piece, str):
-                        partial += piece
-                        yield show(html.escape(partial), rewritten)
-                    else:
-                        record = piece
-                reply = answer_view(record)
+            partial, record = "", {}
+            for piece in _stream(self.assistant, standalone, filters, "comparison" if compare else None):
+                if isinstance(piece, str):
+                    partial += piece
+                    yield show(html.escape(partial), rewritten)
+                else:
+                    record = piece
+            reply = answer_view(record)
         except (QuestionError, IndexUnavailable) as exc:
             yield show(html.escape(str(exc)))
             return
         state["history"].append(standalone)
-        state["records"][len(chat)] = record if not compare else None
+        state["records"][len(chat)] = record
         yield show(reply, rewritten, record)
 
     def open_passage(self, chunk_id: str | None, state: dict[str, Any]) -> str:
@@ -220,7 +215,7 @@ class ChatHandlers:
         index = data.index if isinstance(data.index, int) else data.index[0]
         record = state["records"].get(index)
         if record is None or data.liked not in (True, False):
-            return "Feedback is recorded for answers (not for comparisons)."
+            return "Feedback is recorded for answers."
         path = self.assistant.settings.serve.feedback_path
         append_feedback(path, feedback_entry(record, bool(data.liked), comment or ""))
         return f"Thank you: your {'👍' if data.liked else '👎'} was saved to {path}."

@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--from", dest="date_from", default="", help="documents dated on or after (YYYY[-MM[-DD]])")
     ask.add_argument("--to", dest="date_to", default="", help="documents dated on or before (YYYY[-MM[-DD]])")
 
-    calibrate = commands.add_parser("calibrate", help="choose the refusal threshold on a QA set")
-    calibrate.add_argument("qa_set", type=Path)
+    calibrate = commands.add_parser("calibrate", help="fit the refusal model on the dev split of QA sets")
+    calibrate.add_argument("qa_sets", type=Path, nargs="+", help="the sets; cross-document questions fit the document threshold")
+    calibrate.add_argument("--split", choices=SPLITS, default="dev", help="the split to fit on (default: dev)")
+    calibrate.add_argument("--write", action="store_true", help="store the model as the bundled assistant/refusal_model.json")
 
     evaluate = commands.add_parser("eval", help="run a QA set; write results, summary and reports to a folder")
     evaluate.add_argument("qa_set", type=Path, help="our JSONL, or a RAGAS-style JSONL or CSV")
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--baseline", choices=["naive"], help="also run the naive LlamaIndex pipeline, for comparison")
     evaluate.add_argument("--judge", action="store_true", help="add LLM-judged faithfulness and correctness (needs an LLM)")
     evaluate.add_argument("--split", choices=SPLITS, help="only the questions of this split (default: all)")
+    evaluate.add_argument("--document", metavar="ID", help="only the questions about this document (their first tag)")
+    evaluate.add_argument("--holdout-document", metavar="ID",
+                          help="fit the refusal model without this document's dev questions, then ask only its questions")
 
     compare = commands.add_parser("eval-compare", help="two eval runs side by side: metrics, fixed and broken questions")
     compare.add_argument("run_a", type=Path)
@@ -147,14 +152,22 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"skipped {skipped['file']}: {skipped['reason']}")
         return 0
     if args.command == "calibrate":
-        from assistant.calibration import calibrate
+        from dataclasses import asdict
 
-        print(json.dumps(calibrate(assistant, args.qa_set), indent=2))
+        from assistant.calibration import calibrate
+        from assistant.evidence import BUNDLED_MODEL
+
+        model = calibrate(assistant, args.qa_sets, args.split)
+        print(json.dumps(asdict(model), indent=2))
+        if args.write:
+            model.save(BUNDLED_MODEL)
+            print(f"written to {BUNDLED_MODEL}", file=sys.stderr)
         return 0
     if args.command == "eval":
         from assistant.evaluation import run_eval
 
         run = run_eval(assistant, args.qa_set, args.out, baseline=args.baseline, judge=args.judge, split=args.split,
+                       document=args.holdout_document or args.document, holdout=bool(args.holdout_document),
                        show_progress=progress_wanted())
         print(json.dumps({"metrics": run["metrics"], "latency_ms": run["latency_ms"],
                           "index_hash": run["index_hash"], "engine_hash": run["engine_hash"],

@@ -104,6 +104,8 @@ class NaiveBaseline:
             "retrieved": [{"rank": p["n"], **{key: p[key] for key in RETRIEVED_KEYS}} for p in passages],
             "unsupported": [],
             "notices": [NOTICE.format(k=self.top_k)],
+            "plan": {"question": question, "shape": "fact", "reason": "the naive pipeline answers every question so"},
+            "evidence": {},
             "evidence_score": 0.0,
             "index_hash": self.index_hash(),
             "models": self.model_names(),

@@ -23,27 +23,22 @@ from typing import Any
 
 from llama_index.core.llms import LLM
 from llama_index.core.query_engine import RetrieverQueryEngine
-from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from assistant.answering import (
-    AnswerDraft,
-    CitedAnswerSynthesizer,
-    answer_sentences,
-    cite,
-    in_context,
-    passage_context,
-    words,
-)
-from assistant.comparison import topic_statements, topic_terms
+from assistant.answering import AnswerDraft, CitedAnswerSynthesizer
+from assistant.briefing import DocumentEvidence, answer_text, compose
 from assistant.conversation import is_follow_up, rewrite_follow_up, rewrite_with_llm
 from assistant.embedding import CACHE_SIZE, SentenceTransformerEmbedding, resolve_model_path
+from assistant.evidence import Evidence, RefusalModel, measure, passage_text, words
 from assistant.ingestion import IngestSummary, ingest
 from assistant.llms import build_llm
+from assistant.planning import Plan, documents_named, make_plan
 from assistant.prompts import CANNOT_ANSWER
-from assistant.reranking import SentenceRerank
-from assistant.retrieval import Filters, HybridRetriever, named_documents
+from assistant.reranking import SentenceRerank, answer_sentences, in_context, score_sentences
+from assistant.retrieval import Filters, HybridRetriever
 from assistant.settings import Settings
 from assistant.store import ChunkStore, IndexUnavailable, Manifest
+from assistant.verification import UNSUPPORTED_MARK
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +99,11 @@ class Assistant:
         return ChunkStore(self.settings)
 
     @cached_property
+    def refusal_model(self) -> RefusalModel:
+        """The calibrated model that decides between answering and refusing (see `assistant.evidence`)."""
+        return RefusalModel.load(self.settings.answer.refusal_model)
+
+    @cached_property
     def llm(self) -> LLM | None:
         return build_llm(self.settings.llm)
 
@@ -119,19 +119,19 @@ class Assistant:
         """Embed the indexed passages' answer sentences and words ahead of the questions; returns how many.
 
         The rerank and answer stages score every sentence of the fused passages against the
-        question, each in two readings (see `answering.score_sentences`), and the evidence looks
-        for the question's words among the best passages' words (`answering.reworded`). With their
+        question, each in two readings (see `reranking.score_sentences`), and the evidence looks
+        for the question's words among the best passages' words (`evidence.closeness`). With their
         vectors remembered, a question costs one encoder call (for itself) instead of one over a few
         hundred readings. The app runs this in the background once it serves; up to `sentences`
         texts are kept (the cache's size), the sentences first.
         """
         texts: dict[str, None] = {}
-        vocabulary: dict[str, None] = {}  # each word alone, as `answering.reworded` embeds it
+        vocabulary: dict[str, None] = {}  # each word alone, as `evidence.closeness` embeds it
         for chunk in self.store.chunks():
             for sentence in answer_sentences(chunk.text, chunk.metadata.get("title", "")):
                 texts[in_context(sentence, chunk.metadata)] = None  # the two readings `score_sentences` embeds
                 texts[sentence] = None
-            vocabulary.update(dict.fromkeys(words(passage_context(chunk.text, chunk.metadata))))
+            vocabulary.update(dict.fromkeys(words(passage_text(NodeWithScore(node=TextNode(text=chunk.text, metadata=chunk.metadata))))))
         batch = (list(texts) + list(vocabulary))[:sentences]
         for start in range(0, len(batch), 256):  # short calls, so that questions asked meanwhile interleave
             self.embed_model.get_text_embedding_batch(batch[start:start + 256])
@@ -153,35 +153,56 @@ class Assistant:
         return {"passage": passage, "before": before, "after": after, "document": document}
 
     def query_engine(
-        self, filters: Filters | None, llm: LLM | None = None, on_token: Callable[[str], None] | None = None
+        self, filters: Filters | None, llm: LLM | None = None, on_token: Callable[[str], None] | None = None,
+        top_k: int | None = None,
     ) -> RetrieverQueryEngine:
         """The LlamaIndex query engine: hybrid retrieval, the sentence rerank, our cited answer synthesizer.
 
-        Its `retrieve` gives the ranked passages that `ask`, `compare` and calibration all read.
+        Its `retrieve` gives the ranked passages that `ask` and calibration read; `top_k` fuses and
+        keeps fewer passages than the settings say (one document's share of a briefing).
         """
+        retrieval = self.settings.retrieval
+        if top_k is not None:
+            retrieval = retrieval.model_copy(update={"fused_top_k": top_k, "top_n": top_k})
         return RetrieverQueryEngine(
-            retriever=HybridRetriever(self.store, self.embed_model, self.settings.retrieval, filters),
-            node_postprocessors=[SentenceRerank(
-                embed_model=self.embed_model, weight=self.settings.retrieval.rerank_weight, top_n=self.settings.retrieval.top_n
-            )],
-            response_synthesizer=CitedAnswerSynthesizer(self.embed_model, self.settings.answer, self.store.knows, llm, on_token),
+            retriever=HybridRetriever(self.store, self.embed_model, retrieval, filters),
+            node_postprocessors=[SentenceRerank(embed_model=self.embed_model, weight=retrieval.rerank_weight, top_n=retrieval.top_n)],
+            response_synthesizer=self.synthesizer(filters, llm, on_token),
         )
+
+    def synthesizer(
+        self, filters: Filters | None, llm: LLM | None = None, on_token: Callable[[str], None] | None = None
+    ) -> CitedAnswerSynthesizer:
+        """Our answer synthesizer, told which document names the question used (they are not its topic)."""
+        return CitedAnswerSynthesizer(self.embed_model, self.settings.answer, self.store, self.refusal_model, llm,
+                                      on_token, names=filters.names if filters else ())
 
     def ask(
         self,
         question: str,
         filters: Filters | None = None,
         on_token: Callable[[str], None] | None = None,
+        shape: str | None = None,
     ) -> dict[str, Any]:
         """Answer `question`; the returned dict is the `ask --json` record.
 
-        Raises `QuestionError` for an unusable question and `IndexUnavailable` when the index
-        cannot be used; both carry a message meant for the person asking.
+        The plan (see `planning`) decides the answer's shape; `shape` overrides it (the chat's
+        "Compare documents" box asks for `comparison`). Raises `QuestionError` for an unusable
+        question and `IndexUnavailable` when the index cannot be used; both carry a message meant
+        for the person asking.
         """
         question = check_question(question, self.settings.answer.max_question_chars)
         began = time.perf_counter()
         manifest = self.store.check_ready()
-        filters, notices = self.scope(question, filters, manifest)
+        plan = self.plan(question, filters, manifest, shape)
+        if plan.spans_documents:
+            return self._across(plan, filters, manifest, began, on_token)
+        scoped = self.scoped(plan, filters)
+        notices = []
+        if scoped is not None and scoped.doc_ids != (filters.doc_ids if filters is not None else ()):
+            titles = [e["title"] for e in manifest.documents.values() if e["doc_id"] in scoped.doc_ids]
+            notices.append(f"Searched only {'; '.join(titles)}, which the question names.")
+        filters = scoped
         llm = None
         try:
             llm = self.llm
@@ -189,15 +210,7 @@ class Assistant:
             notices.append(f"The language model is unavailable ({exc}); this answer is extracted from the sources.")
         engine = self.query_engine(filters, llm, on_token)
         bundle = QueryBundle(question)
-        try:
-            nodes = engine.retrieve(bundle)
-        except IndexUnavailable:
-            raise
-        except Exception as exc:  # Chroma raises many types when its server or files go away
-            raise IndexUnavailable(
-                f"The index is unavailable ({exc.__class__.__name__}: {exc}). "
-                "Check the Chroma server or run `python -m assistant ingest`, then ask again."
-            ) from exc
+        nodes = _retrieve(engine, bundle)
         retrieved_at = time.perf_counter()
         try:
             response = engine.synthesize(bundle, nodes)
@@ -208,17 +221,56 @@ class Assistant:
             notices.append(
                 f"The language model failed ({exc.__class__.__name__}); this answer is extracted from the sources."
             )
-            extractive = CitedAnswerSynthesizer(self.embed_model, self.settings.answer, self.store.knows, None, on_token)
-            response = extractive.synthesize(bundle, nodes)
+            response = self.synthesizer(filters, None, on_token).synthesize(bundle, nodes)
         done = time.perf_counter()
         draft: AnswerDraft = (response.metadata or {})["draft"]
+        answer = self._refusal(draft.evidence, manifest, filters) if draft.refused else draft.text
+        return self._record(plan, answer, draft.refused, [response.source_nodes[i] for i in draft.cited], nodes,
+                            notices + draft.notices, draft.unsupported, draft.evidence.as_dict(), {
+                                "retrieve": (retrieved_at - began) * 1000,
+                                "answer": (done - retrieved_at) * 1000,
+                                "total": (done - began) * 1000,
+                            })
+
+    def _across(self, plan: Plan, filters: Filters | None, manifest: Manifest, began: float,
+                on_token: Callable[[str], None] | None) -> dict[str, Any]:
+        """An answer from every document in scope, each searched on its own (see `briefing`)."""
         chosen = filters.doc_ids if filters is not None and filters.doc_ids else None
-        searched = sorted({e["title"] for e in manifest.documents.values() if chosen is None or e["doc_id"] in chosen})
-        return self._record(question, draft, response.source_nodes, nodes, notices + draft.notices, searched, filters, {
-            "retrieve": (retrieved_at - began) * 1000,
-            "answer": (done - retrieved_at) * 1000,
-            "total": (done - began) * 1000,
-        })
+        entries = [e for e in manifest.documents.values() if chosen is None or e["doc_id"] in chosen]
+        if plan.shape == "comparison" and plan.documents:
+            entries = [e for e in entries if e["doc_id"] in plan.documents]
+        model, bundle = self.refusal_model, QueryBundle(plan.topic)
+        documents = []
+        for entry in entries:
+            scoped = replace(filters or Filters(), doc_ids=(entry["doc_id"],), names=plan.named)
+            passages = _retrieve(self.query_engine(scoped, top_k=self.settings.retrieval.per_document_top_k), bundle)
+            passages = passages[: self.settings.answer.passages]
+            ranked = score_sentences(plan.topic, passages, self.embed_model)
+            evidence = measure(plan.topic, passages, ranked, self.embed_model, self.store)
+            evidence.probability = model.probability(evidence.features)
+            documents.append(DocumentEvidence(entry, passages, ranked, evidence))
+        retrieved_at = time.perf_counter()
+        documents.sort(key=lambda d: -d.evidence.probability)
+        speaking = [d for d in documents if d.ranked and d.evidence.sufficient(model.document_threshold)]
+        groups, cited = compose(plan.shape, speaking)
+        silent = [d.entry["title"] for d in documents if d not in speaking]
+        if groups:
+            answer = answer_text(plan.shape, groups, silent)
+        else:
+            answer = (f"{CANNOT_ANSWER}. None of the {len(documents)} documents searched speaks to this point clearly "
+                      f"enough: {'; '.join(silent)}. The nearest passages are listed below; they may help you rephrase the question.")
+        if on_token:
+            on_token(answer)
+        done = time.perf_counter()
+        found = {"documents": {d.entry["doc_id"]: d.evidence.as_dict() for d in documents},
+                 "probability": round(max((d.evidence.probability for d in documents), default=0.0), 4)}
+        unsupported = [s["text"] for g in groups for s in g["sentences"] if UNSUPPORTED_MARK in s["text"]]
+        record = self._record(plan, answer, not groups, cited, [p for d in documents for p in d.passages], [],
+                              unsupported, found, {"retrieve": (retrieved_at - began) * 1000,
+                                                      "answer": (done - retrieved_at) * 1000, "total": (done - began) * 1000})
+        record["groups"] = groups
+        record["silent"] = silent
+        return record
 
     def standalone(self, question: str, history: list[str]) -> str:
         """`question` rewritten to stand alone, given the earlier (standalone) questions of a chat.
@@ -237,91 +289,56 @@ class Assistant:
                     return rewritten
             except Exception as exc:  # noqa: BLE001 -- an LLM failure falls back to the rule
                 log.warning("LLM rewrite failed: %s", exc.__class__.__name__)
-        manifest = self.store.check_ready()
-        aliases = {e["doc_id"]: e.get("aliases", []) for e in manifest.documents.values()}
-        return rewrite_follow_up(question, history[-1], aliases)
+        return rewrite_follow_up(question, history[-1])
 
-    def compare(self, question: str, filters: Filters | None = None) -> dict[str, Any]:
-        """How each (filtered) document speaks to `question`: see `comparison`.
+    def plan(self, question: str, filters: Filters | None, manifest: Manifest, shape: str | None = None) -> Plan:
+        """The question's plan (see `planning`): its shape, and the documents it names within the filters."""
+        named, aliased = documents_named(question, manifest.documents.values(), self.store.documents_holding)
+        if filters is not None and filters.doc_ids:  # documents chosen in the filters win over the ones named
+            named = {doc: name for doc, name in named.items() if doc in filters.doc_ids}
+        return make_plan(question, named, shape, [aliased[doc] for doc in named if doc in aliased])
 
-        Returns `{"question", "terms", "rows": [{"doc_id", "title", "issuer", "date", "speaks",
-        "statements"}], "citations"}`, the statements carrying `[n]` markers numbered across the
-        table and the citations shaped as in `ask --json`.
-        """
-        question = check_question(question, self.settings.answer.max_question_chars)
-        manifest = self.store.check_ready()
-        chosen = filters.doc_ids if filters is not None and filters.doc_ids else None
-        entries = sorted((e for e in manifest.documents.values() if chosen is None or e["doc_id"] in chosen),
-                         key=lambda e: e["title"])
-        terms = topic_terms(question)
-        rows: list[dict[str, Any]] = []
-        citations: list[dict[str, Any]] = []
-        for entry in entries:
-            scoped = replace(filters or Filters(), doc_ids=(entry["doc_id"],))
-            passages = self.query_engine(scoped).retrieve(QueryBundle(question))[: self.settings.answer.passages]
-            statements = topic_statements(terms, [p.node.get_content() for p in passages], self.settings.answer.max_sentences)
-            numbered: dict[int, int] = {}
-            for _, index in statements:
-                if index not in numbered:
-                    numbered[index] = len(citations) + 1
-                    citations.append(citation(numbered[index], passages[index]))
-            meta = passages[0].node.metadata if passages else {}
-            rows.append({
-                "doc_id": entry["doc_id"],
-                "title": entry["title"],
-                "issuer": meta.get("issuer", ""),
-                "date": meta.get("date", ""),
-                "speaks": bool(statements),
-                "statements": " ".join(cite(sentence, numbered[index]) for sentence, index in statements),
-            })
-        rows.sort(key=lambda row: not row["speaks"])
-        return {"question": question, "terms": terms, "rows": rows, "citations": citations}
-
-    def scope(self, question: str, filters: Filters | None, manifest: Manifest) -> tuple[Filters | None, list[str]]:
-        """Narrow retrieval to the documents a question names, unless documents were chosen already.
+    def scoped(self, plan: Plan, filters: Filters | None) -> Filters | None:
+        """The filters of a one-point answer: narrowed to the documents the question names, unless chosen already.
 
         "According to the OECD, ..." is answered from the OECD Recommendation, never from a passage
         of another document that happens to sit closer to the question's words.
         """
-        if filters is not None and filters.doc_ids:
-            return filters, []
-        entries = manifest.documents.values()
-        named = named_documents(question, {e["doc_id"]: e.get("aliases", []) for e in entries})
-        if not named:
-            return filters, []
-        titles = [e["title"] for e in entries if e["doc_id"] in named]
-        notice = f"Searched only {'; '.join(titles)}, which the question names."
-        return replace(filters or Filters(), doc_ids=tuple(named), names=tuple(named.values())), [notice]
+        if not plan.documents or (filters is not None and filters.doc_ids):
+            return replace(filters, names=plan.named) if filters is not None and plan.named else filters
+        return replace(filters or Filters(), doc_ids=plan.documents, names=plan.named)
+
+    def _refusal(self, evidence: Evidence, manifest: Manifest, filters: Filters | None) -> str:
+        """A refusal that says why, names the documents searched and points to the nearest passages."""
+        reason = ""
+        if evidence.missing:
+            reason = f" The passages found do not mention {', '.join(map(repr, evidence.missing))}."
+        elif evidence.uncovered:  # the rarest words of the question that the best passages never say
+            reason = f" The best passages found do not mention {', '.join(map(repr, evidence.uncovered[:3]))}."
+        chosen = filters.doc_ids if filters is not None and filters.doc_ids else None
+        searched = sorted({e["title"] for e in manifest.documents.values() if chosen is None or e["doc_id"] in chosen})
+        scope = f" (filters: {filters.describe()})" if filters and filters.describe() else ""
+        return (f"{CANNOT_ANSWER}.{reason} Documents searched{scope}: {'; '.join(searched)}. "
+                "The nearest passages are listed below; they may help you rephrase the question.")
 
     def _record(
         self,
-        question: str,
-        draft: AnswerDraft,
-        passages: list[NodeWithScore],
+        plan: Plan,
+        answer: str,
+        refused: bool,
+        cited: list[NodeWithScore],
         retrieved: list[NodeWithScore],
         notices: list[str],
-        searched: list[str],
-        filters: Filters | None,
+        unsupported: list[str],
+        evidence: dict[str, Any],
         timings: dict[str, float],
     ) -> dict[str, Any]:
-        answer = draft.text
-        if draft.refused:
-            scope = f" (filters: {filters.describe()})" if filters and filters.describe() else ""
-            evidence, reason = draft.evidence, ""
-            if evidence.missing:
-                reason = f" The passages found do not mention {', '.join(evidence.missing)}."
-            elif evidence.unmentioned:  # the thing asked, which the score counts in the best three passages
-                reason = f" The best passages found do not mention {evidence.unmentioned!r}."
-            answer = (
-                f"{CANNOT_ANSWER}.{reason} Documents searched{scope}: {'; '.join(searched)}. "
-                "The nearest passages are listed below; they may help you rephrase the question."
-            )
-        citations = [citation(n, passages[i]) for n, i in enumerate(draft.cited, start=1)]
         return {
-            "question": question,
+            "question": plan.question,
             "answer": answer,
-            "refused": draft.refused,
-            "citations": citations,
+            "refused": refused,
+            "plan": plan.as_dict(),
+            "citations": [citation(n, passage) for n, passage in enumerate(cited, start=1)],
             "retrieved": [
                 {
                     "rank": rank,
@@ -334,10 +351,24 @@ class Assistant:
                 }
                 for rank, node in enumerate(retrieved, start=1)
             ],
-            "unsupported": draft.unsupported,
+            "unsupported": unsupported,
             "notices": notices,
-            "evidence_score": round(draft.evidence.score, 4),
+            "evidence": evidence,
+            "evidence_score": evidence["probability"],
             "index_hash": self.settings.index_hash(),
             "models": self.model_names(),
             "timings_ms": {k: round(v, 1) for k, v in timings.items()},
         }
+
+
+def _retrieve(engine: RetrieverQueryEngine, bundle: QueryBundle) -> list[NodeWithScore]:
+    """The engine's passages for the question; a Chroma that went away is an `IndexUnavailable` with what to do."""
+    try:
+        return engine.retrieve(bundle)
+    except IndexUnavailable:
+        raise
+    except Exception as exc:  # Chroma raises many types when its server or files go away
+        raise IndexUnavailable(
+            f"The index is unavailable ({exc.__class__.__name__}: {exc}). "
+            "Check the Chroma server or run `python -m assistant ingest`, then ask again."
+        ) from exc

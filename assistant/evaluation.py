@@ -95,11 +95,28 @@ def evidence_documents(passages: Sequence[tuple[str, str]], items: Sequence[dict
 
 
 def run_eval(assistant: Any, qa_path: Path, out_dir: Path, baseline: str | None = None, judge: bool = False,
-             split: str | None = None, on_progress: Progress | None = None, show_progress: bool = False) -> dict[str, Any]:
-    """Run the set (or one of its splits); write the run folder; return the summary (also in summary.json)."""
-    items = select_items(read_qa_set(qa_path), split)
+             split: str | None = None, document: str | None = None, holdout: bool = False,
+             on_progress: Progress | None = None, show_progress: bool = False) -> dict[str, Any]:
+    """Run the set (or one of its splits, or its questions about one `document`); write the run folder;
+    return the summary (also in summary.json).
+
+    With `holdout`, the refusal model is first fitted anew on the dev questions of the other
+    documents (see `calibration.calibrate`) and `document`'s questions are asked with it: the
+    closest thing to a document nobody has seen yet.
+    """
+    items = select_items(read_qa_set(qa_path), split, documents=[document] if document else None)
     if not items:
-        raise ValueError(f"{qa_path} has no questions in the {split!r} split; `python -m assistant split` assigns them")
+        raise ValueError(f"{qa_path} has no questions in the {split or 'whole'} set"
+                         + (f" about {document!r}" if document else "")
+                         + "; `python -m assistant split` assigns splits, and a question's first tag names its document")
+    held_out: dict[str, Any] = {}
+    if holdout and document:
+        from dataclasses import asdict
+
+        from assistant.calibration import calibrate
+
+        assistant.refusal_model = calibrate(assistant, [qa_path], "dev", leave_out=[document])
+        held_out = {"document": document, "refusal_model": asdict(assistant.refusal_model)}
     started = datetime.now(UTC)
     began = time.perf_counter()
     records = ask_all(assistant.ask, items, assistant.standalone, on_progress, show_progress)
@@ -122,6 +139,8 @@ def run_eval(assistant: Any, qa_path: Path, out_dir: Path, baseline: str | None 
         "by_tag": breakdown(items, records, {item["id"]: item["tags"] or ["(untagged)"] for item in items}),
         "by_document": breakdown(items, records, documents),
     }
+    if held_out:
+        summary["holdout"] = held_out
     if baseline == "naive":
         from assistant.baseline import NaiveBaseline
 

@@ -124,7 +124,8 @@ def wording_figures(items: Sequence[Item], records: Sequence[Record]) -> dict[st
     run, that are both right or both refused.
 
     >>> items = [{"id": "a", "must_include": ["x"], "evidence": []}, {"id": "a2", "paraphrase_of": "a", "must_include": ["x"], "evidence": []}]
-    >>> records = [{"answer": "x", "refused": False, "retrieved": []}, {"answer": "-", "refused": True, "retrieved": []}]
+    >>> records = [{"answer": "x", "refused": False, "retrieved": [], "citations": []},
+    ...            {"answer": "-", "refused": True, "retrieved": [], "citations": []}]
     >>> wording_figures(items, records)
     {'paraphrase_accuracy': 0.0, 'original_accuracy': 1.0, 'consistency': 0.0}
     """
@@ -147,7 +148,7 @@ def wording_figures(items: Sequence[Item], records: Sequence[Record]) -> dict[st
 
 def documents_covered(item: Item, record: Record) -> list[str]:
     """The expected documents (`expected_documents`) that the answer cites with a passage holding one of their quotes."""
-    cited = [(c["doc_id"], c["text"]) for c in record["citations"]]
+    cited = [(c.get("doc_id"), c["text"]) for c in record["citations"]]
     return [doc for doc, quotes in item.get("expected_documents", {}).items()
             if any(doc == cited_doc and contains_evidence(text, quotes) for cited_doc, text in cited)]
 

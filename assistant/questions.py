@@ -97,11 +97,6 @@ _ASKED_PASSIVE = re.compile(
 )
 # A verb that ends the phrase early: "Which organisation *produced* ...", "Which phases *make up* ...".
 _VERB = re.compile(r"\w+ed|(?:make|appl(?:y|ie)|speak|sit|take|give|say|lead|hold|use|run|play|represent|concern|require|include|mention)s?|won|sat|led", re.IGNORECASE)
-# Words that name the form of the answer, which `asked_kind` checks ("On what date ...?" is answered
-# by "5 May 2026", not by the word "date"), or say that the noun after them is the thing asked.
-FORM_WORDS = frozenset(keyword_tokens(
-    "date day year time month number percentage share proportion amount venue city address place kind type sort"
-))
 # Nouns that name the part an answer plays, not its content: "What *purpose* does the article give
 # for aligning audits?" is answered by "to prevent regulatory arbitrage", "What *position* does Jo
 # Hironaka hold?" by a job title, "What *duty* do providers have?" by a "shall" clause; and nouns
@@ -113,11 +108,17 @@ ROLE_WORDS = frozenset(keyword_tokens(
     "purpose aim goal objective role position title function task duty format label term "
     "area step example way measure action aspect element factor"
 ))
-# Words that frame a question ("what does the article say", "under the Act", "what kind of")
-# rather than name what it asks about; passages that answer it rarely repeat them.
+# Words that frame a question ("what does the article say", "tell me", "I need the name of", "what
+# kind of") rather than name what it asks about; passages that answer it rarely repeat them.
 _FRAME_TERMS = frozenset(keyword_tokens(
     "say says said according mention mentioned describe described give gives gave given refer refers "
-    "call called mean meant kind type exactly roughly already under over out both like must"
+    "call called mean meant kind type exactly roughly already under over out both like must "
+    "tell me need want know please explain name named list"
+))
+# Words that name the form of the answer, which `asked_kind` checks ("On what date ...?" is answered
+# by "5 May 2026", not by the word "date").
+FORM_WORDS = frozenset(keyword_tokens(
+    "date day year time month number percentage share proportion amount venue city address place kind type sort"
 ))
 # Verbs that ask about their object, not about themselves: "How does the AI Act *define* ...?".
 _SAYING_TERMS = _FRAME_TERMS | frozenset(keyword_tokens("define recommend suggest propose"))

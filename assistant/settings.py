@@ -74,6 +74,10 @@ class RetrievalSettings(_Group):
     )
     fused_top_k: int = Field(20, ge=5, description="Passages taken from the fused ranking for the rerank.")
     top_n: int = Field(10, ge=5, description="Passages kept after the rerank (the `retrieved` list).")
+    per_document_top_k: int = Field(
+        6, ge=1, description="Passages fused and reranked per document when an answer spans documents (a briefing, "
+        "which documents, a comparison), each document being searched on its own."
+    )
     bm25_k1: float = Field(
         0.9, gt=0, description="BM25 term-frequency saturation; a change is applied by the next `ingest`, "
         "which rebuilds the keyword index without embedding anything."
@@ -102,10 +106,17 @@ class RetrievalSettings(_Group):
 class AnswerSettings(_Group):
     passages: int = Field(5, ge=1, description="Best passages (after the rerank) the answer may draw on.")
     max_sentences: int = Field(4, ge=1, description="Most sentences in an extractive answer.")
-    refusal_threshold: float = Field(
-        0.5832,
-        description="Evidence score below which the assistant refuses; calibrated on "
-        "evals/governance_qa.jsonl with `python -m assistant calibrate`.",
+    refusal_model: str = Field(
+        "",
+        description="JSON file of the refusal model (see `assistant.evidence`); empty means the bundled "
+        "`assistant/refusal_model.json`, fitted on the dev split with `python -m assistant calibrate`.",
+    )
+    refusal_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Probability that the passages answer, below which the assistant refuses; empty means "
+        "the refusal model's own threshold, chosen with it on the dev split.",
     )
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
     llm_source_chars: int = Field(

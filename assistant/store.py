@@ -31,6 +31,7 @@ import numpy as np
 from nltk.stem.porter import PorterStemmer
 
 from assistant.settings import Settings
+from assistant.wording import normalise
 
 COLLECTION = "governance-passages"
 _COMPACTED = f"{COLLECTION}-compacted"  # where `compact` builds the collection that replaces it
@@ -47,9 +48,17 @@ class IndexUnavailable(RuntimeError):
     """The index is missing, inconsistent, built with other settings, or out of reach."""
 
 
+# Bumped whenever `keyword_tokens` changes, so that the next ingest rebuilds the keyword index.
+TOKENS_VERSION = 2
+
+
 def keyword_tokens(text: str) -> list[str]:
-    """Lower-cased, Porter-stemmed words and numbers without stop words: `fines` ~ `fined` ~ `fine`."""
-    words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.sub(r"['’]s\b", "", text.lower()))
+    """Lower-cased, Porter-stemmed words and numbers without stop words, in one spelling (see `wording`).
+
+    >>> keyword_tokens("Fines for the Korean organisations: EUR 35,000,000")
+    ['fine', 'korea', 'organ', 'eur', '35000000']
+    """
+    words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.sub(r"['’]s\b", "", normalise(text).lower()))
     return [_stem(w) for w in words if w not in _STOPWORDS]
 
 
@@ -383,6 +392,7 @@ class ChunkStore:
         if corpus:
             retriever.index(corpus, show_progress=False)
             retriever.save(str(self.keyword_dir))
+        (self.keyword_dir / "tokens.json").write_text(json.dumps({"version": TOKENS_VERSION}))
         tmp = self.keyword_dir / "rows.tmp"
         tmp.write_text(json.dumps(rows))
         os.replace(tmp, self.keyword_dir / "rows.json")  # last, so a reader never sees new rows with old BM25
@@ -393,17 +403,18 @@ class ChunkStore:
         return {"k1": self.settings.retrieval.bm25_k1, "b": self.settings.retrieval.bm25_b}
 
     def keyword_outdated(self) -> bool:
-        """Whether the keyword index is missing, or was built with other BM25 parameters than the settings'.
+        """Whether the keyword index is missing, or was built with other BM25 parameters or tokens than now.
 
         BM25 scores are computed when the index is built, so new parameters need a rebuild: from
         Chroma's texts, in seconds, with nothing embedded. An index of no chunk has no BM25 to compare.
         """
         try:
             self._load_keyword()
-        except IndexUnavailable:
+            tokens = json.loads((self.keyword_dir / "tokens.json").read_text())["version"]
+        except (IndexUnavailable, OSError, ValueError, KeyError):
             return True
         bm25 = self._keyword.bm25
-        return bm25 is not None and {"k1": bm25.k1, "b": bm25.b} != self._bm25_params()
+        return tokens != TOKENS_VERSION or (bm25 is not None and {"k1": bm25.k1, "b": bm25.b} != self._bm25_params())
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -436,10 +447,47 @@ class ChunkStore:
             ) from exc
 
     def knows(self, term: str) -> bool:
-        """Whether a keyword token (see `keyword_tokens`) occurs anywhere in the index."""
+        """Whether a keyword token (see `keyword_tokens`) occurs in a passage or a catalog entry of the index.
+
+        A question may name a document by its issuer ("the Commonwealth parliamentarians' module"),
+        which the document's own text never says.
+        """
         self._load_keyword()
         bm25 = self._keyword.bm25
-        return bm25 is not None and term in bm25.vocab_dict
+        return (bm25 is not None and term in bm25.vocab_dict) or term in self._catalog_terms()
+
+    def documents_holding(self, term: str) -> set[str]:
+        """The ids of the documents with a passage that holds a keyword token."""
+        self._load_keyword()
+        bm25 = self._keyword.bm25
+        position = bm25.vocab_dict.get(term) if bm25 is not None else None
+        if position is None:
+            return set()
+        indptr, rows = bm25.scores["indptr"], bm25.scores["indices"]
+        end = indptr[position + 1] if position + 1 < len(indptr) else len(rows)
+        return set(self._keyword.columns["doc_id"][rows[indptr[position]:end]].tolist())
+
+    def _catalog_terms(self) -> set[str]:
+        manifest = self.manifest()
+        entries = manifest.documents.values() if manifest else []
+        return {t for e in entries for t in keyword_tokens(" ".join([e["title"], e["issuer"], *e.get("aliases", [])]))}
+
+    def rarity(self, term: str) -> float:
+        """How rare a keyword token is in the index: log(N / passages holding it) / log(N), 1 when absent.
+
+        A question word that many passages say ("AI", "system") tells little when the passages
+        found lack it; one that few say ("insurance", "salary") is what the question is about.
+        """
+        self._load_keyword()
+        bm25 = self._keyword.bm25
+        position = bm25.vocab_dict.get(term) if bm25 is not None else None
+        if position is None:
+            return 1.0
+        total = max(len(self._keyword.ids), 2)
+        indptr = bm25.scores["indptr"]
+        end = indptr[position + 1] if position + 1 < len(indptr) else len(bm25.scores["indices"])
+        holding = max(int(end - indptr[position]), 1)  # passages holding it
+        return float(np.log(total / holding) / np.log(total))
 
     def dense_search(self, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> list[StoredChunk]:
         k = min(k, self.count())

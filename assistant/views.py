@@ -37,9 +37,36 @@ def citation_label(citation: dict[str, Any]) -> str:
     return f"[{citation['n']}] {citation['title']} — {citation['section'] or 'opening'}{page}"
 
 
+SHAPE_LINES = {
+    "briefing": "Briefing across {n} of {m} documents",
+    "which-documents": "{n} of {m} documents raise the point",
+    "comparison": "Comparison of {m} documents",
+}
+
+
+def plan_line(record: dict[str, Any]) -> str:
+    """One line saying what shape the answer took, e.g. "Briefing across 4 of 6 documents".
+
+    >>> plan_line({"plan": {"shape": "briefing", "reason": "asks what the documents say"}, "groups": [{}, {}], "silent": ["x"]})
+    '*Briefing across 2 of 3 documents (asks what the documents say)*'
+    >>> plan_line({"plan": {"shape": "fact", "reason": "asks for one point"}})
+    '*Fact (asks for one point)*'
+    """
+    plan = record.get("plan") or {}
+    shape = plan.get("shape", "fact")
+    spoke = len(record.get("groups") or [])
+    line = SHAPE_LINES.get(shape, shape.capitalize()).format(n=spoke, m=spoke + len(record.get("silent") or []))
+    return f"*{line} ({_text(plan.get('reason', ''))})*" if plan.get("reason") else f"*{line}*"
+
+
 def answer_view(record: dict[str, Any]) -> str:
-    """The answer as chat Markdown: text with markers, notices, unsupported sentences, sources."""
-    lines = [_markers(_text(record["answer"]))]
+    """The answer as chat Markdown: the plan's line, the text with markers (a table for a comparison),
+    notices, unsupported sentences, sources."""
+    lines = [plan_line(record), ""] if record.get("plan") else []
+    if record.get("plan", {}).get("shape") == "comparison" and record.get("groups"):
+        lines.append(comparison_table(record))
+    else:
+        lines.append(_markers(_text(record["answer"])))
     lines += [f"\n> **Note:** {_text(n)}" for n in record["notices"]]
     if record["unsupported"]:
         lines.append("\n**Not supported by the cited passages:** " + " ".join(f"“{_text(s)}”" for s in record["unsupported"]))
@@ -56,18 +83,14 @@ def answer_view(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def comparison_view(table: dict[str, Any]) -> str:
-    """The compare-mode table: one row per document, its statements cited, silent ones said so."""
-    lines = [f"**How the documents speak to:** {_text(table['question'])}", "",
-             "| Document | Issuer, date | What it says |", "| --- | --- | --- |"]
-    for row in table["rows"]:
-        says = _markers(_text(row["statements"])) if row["speaks"] else "*Says nothing on this point.*"
-        lines.append(f"| {_cell(_text(row['title']))} | {_cell(_issued(row))} | {_cell(says)} |")
-    if table["citations"]:
-        lines.append("\n**Sources**")
-        lines += [f"{c['n']}. *{_text(c['title'])}*; {_text(c['section'] or 'opening')}{_page(c)}" for c in table["citations"]]
-    terms = ", ".join(table["terms"]) or "none"
-    lines.append(f"\n<small>A document speaks to the point when a sentence of its passages holds every key term ({_text(terms)}).</small>")
+def comparison_table(record: dict[str, Any]) -> str:
+    """A comparison as a table: one row per document, its cited statements with their sections, silent ones said so."""
+    lines = ["| Document | Issuer, date | What it says |", "| --- | --- | --- |"]
+    for group in record["groups"]:
+        says = " ".join(_markers(_text(s["text"])) + (f" *({_text(s['section'])})*" if s["section"] else "")
+                        for s in group["sentences"])
+        lines.append(f"| {_cell(_text(group['title']))} | {_cell(_issued(group))} | {_cell(says)} |")
+    lines += [f"| {_cell(_text(title))} |  | *Says nothing on this point.* |" for title in record.get("silent", [])]
     return "\n".join(lines)
 
 

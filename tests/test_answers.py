@@ -9,9 +9,10 @@ import pytest
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from assistant import Assistant, Filters
-from assistant.answering import assess, extractive_answer, reworded
+from assistant.answering import extractive_answer
+from assistant.evidence import closeness, measure
 from assistant.prompts import CANNOT_ANSWER
-from assistant.reranking import SentenceRerank
+from assistant.reranking import SentenceRerank, score_sentences
 from assistant.retrieval import HybridRetriever
 
 # (question, document, a phrase its passage must contain)
@@ -53,27 +54,28 @@ def test_out_of_corpus_questions_are_refused(assistant: Assistant, question: str
 
 
 @pytest.mark.parametrize(
-    ("question", "missing"),
+    "question",
     [
-        ("What share of global AI research originates in Asia, according to the UN Foundation summary?", "'Asia'"),
-        ("Which Member State chaired the European Artificial Intelligence Board in 2025?", "'2025', a name"),
-        ("How many people attended the UNU-CPR side event on building government AI capacity?", "a quantity"),
-        # The article describes such registries; it names no country that has joined one.
-        ("Which countries have already joined a global AI model and audit registry, according to the Modern Diplomacy article?", "a name"),
-        # Names of the Panel and the Dialogue stand near; none in a sentence about chairing.
-        ("Who will chair the second meeting of the Global Dialogue on AI Governance?", "a name"),
-        # Every other term is in the Act's passages on providers of high-risk systems; the thing asked is not.
-        ("What insurance must providers of high-risk AI systems take out under the EU AI Act?", "'insurance'"),
-        # The Act is about providers who sell AI systems; it never speaks of taxing them.
-        ("How does the EU AI Act tax companies that sell AI systems?", "'tax'"),
-        # The Panel's terms of reference are there; nothing on paying its members.
-        ("How will members of the Independent International Scientific Panel on AI be paid for their work?", "'paid'"),
+        "What share of global AI research originates in Asia, according to the UN Foundation summary?",
+        "Which Member State chaired the European Artificial Intelligence Board in 2025?",
+        "How many people attended the UNU-CPR side event on building government AI capacity?",
+        "Which countries have already joined a global AI model and audit registry, according to the Modern Diplomacy article?",
+        "Who will chair the second meeting of the Global Dialogue on AI Governance?",
+        "How does the EU AI Act tax companies that sell AI systems?",
     ],
 )
-def test_near_miss_questions_are_refused_with_the_reason(assistant: Assistant, question: str, missing: str) -> None:
+def test_near_miss_questions_are_refused_with_the_reason(assistant: Assistant, question: str) -> None:
     record = assistant.ask(question)
-    assert record["refused"] and record["citations"] == []
-    assert f"passages found do not mention {missing}." in record["answer"]
+    assert record["refused"] and record["citations"] == [], record["answer"]
+    evidence = record["evidence"]
+    assert evidence["probability"] < assistant.refusal_model.threshold or evidence["missing"]
+    if evidence["missing"] or evidence["uncovered"]:  # the reason names what the passages lack
+        assert "passages found do not mention" in record["answer"]
+
+
+def test_a_figure_the_question_states_and_no_passage_holds_is_refused_whatever_the_model() -> None:
+    node = NodeWithScore(node=TextNode(text="The Board was established in 2024.", metadata={"section": ""}), score=1.0)
+    assert measure("Who chaired the Board in 2031?", [node], [], None, None).missing == ["2031"]  # type: ignore[arg-type]
 
 
 def test_a_named_document_scopes_the_search(assistant: Assistant) -> None:
@@ -135,7 +137,7 @@ def test_a_sentence_that_points_back_is_quoted_with_what_it_points_to(
     assistant: Assistant, question: str, named: str, answer: str
 ) -> None:
     nodes = assistant.query_engine(None).retrieve(QueryBundle(question))
-    ranked, _ = assess(question, nodes[: assistant.settings.answer.passages], assistant.embed_model, assistant.store.knows)
+    ranked = score_sentences(question, nodes[: assistant.settings.answer.passages], assistant.embed_model)
     text, _ = extractive_answer(ranked, assistant.settings.answer)
     assert 0 <= text.find(named) < text.find(answer), text
     assert text.count(named) == 1, text  # quoted once, though ranked alone and with what follows
@@ -235,8 +237,8 @@ def test_a_short_line_under_a_long_title_is_read_alone_too(assistant: Assistant)
 
 def test_a_scoped_question_is_also_searched_without_the_document_name(assistant: Assistant) -> None:
     question = "Which technical methods does the AI Act's preamble mention for signalling that content was produced by a machine?"
-    scoped, _ = assistant.scope(question, None, assistant.store.check_ready())
-    assert scoped is not None and scoped.names == ("AI Act",)
+    scoped = assistant.scoped(assistant.plan(question, None, assistant.store.check_ready()), None)
+    assert scoped is not None and scoped.names == ("AI Act",) and scoped.doc_ids == ("eu-ai-act-2024",)
 
     def first(filters: Filters) -> str:
         return HybridRetriever(assistant.store, assistant.embed_model, assistant.settings.retrieval, filters).retrieve(question)[0].node.get_content()
@@ -254,15 +256,17 @@ def test_filters_restrict_retrieval(assistant: Assistant) -> None:
     assert {r["doc_id"] for r in dated["retrieved"]} == {"oecd-ai-2019"}
 
 
-def test_a_passage_covers_its_issuer_and_kind_but_not_the_thing_asked(assistant: Assistant) -> None:
+def test_a_passage_covers_its_issuer_and_kind_but_not_a_rare_word_it_lacks(assistant: Assistant) -> None:
     metadata = {"title": "AI and the New Frontier of Global Diplomacy", "issuer": "Modern Diplomacy (newsroom)", "kind": "article"}
     nodes = [NodeWithScore(node=TextNode(text="Shared registries let regulators compare audits.", metadata=metadata), score=1.0)]
+    ranked = score_sentences("registries", nodes, assistant.embed_model)
     # "Modern Diplomacy article" is covered by who issued the passage and what kind it is.
-    _, named = assess("What does the Modern Diplomacy article say about registries?", nodes, assistant.embed_model, assistant.store.knows)
-    assert named.term_coverage == 1.0 and named.unmentioned is None
-    # The thing asked is what the passage lacks.
-    _, near_miss = assess("What insurance do registries in the Modern Diplomacy article need?", nodes, assistant.embed_model, assistant.store.knows)
-    assert near_miss.unmentioned == "insurance"
+    named = measure("What does the Modern Diplomacy article say about registries?", nodes, ranked, assistant.embed_model, assistant.store)
+    assert named.features["coverage"] == 1.0 and named.uncovered == []
+    # A rare word the passage lacks weighs more than a common one.
+    near_miss = measure("What insurance do registries in the Modern Diplomacy article need?", nodes, ranked, assistant.embed_model, assistant.store)
+    assert near_miss.uncovered[0] == "insurance" and near_miss.features["thing_unnamed"] == 1.0
+    assert near_miss.features["coverage"] < 1.0 and named.features["thing_unnamed"] == 0.0
 
 
 def test_a_question_in_other_words_than_the_passage_is_answered(assistant: Assistant) -> None:
@@ -270,8 +274,9 @@ def test_a_question_in_other_words_than_the_passage_is_answered(assistant: Assis
     # internet" in Article 5: 4 of the question's 11 terms appear word for word.
     text = "the untargeted scraping of facial images from the internet or CCTV footage"
     question = "Is it lawful to build a face database by harvesting pictures from the web?"
-    assert reworded(question, {"face", "pictur", "web", "databas"}, text, assistant.embed_model) == {"face", "pictur", "web"}
-    assert reworded("What share of research comes from Asia?", {"asia"}, "research in Africa", assistant.embed_model) == set()  # a name
+    close = closeness(question, {"face", "pictur", "web", "databas"}, text, assistant.embed_model)
+    assert {t for t, c in close.items() if c >= 0.7} == {"face", "pictur", "web"}, close
+    assert closeness("What share of research comes from Asia?", {"asia"}, "research in Africa", assistant.embed_model) == {"asia": 0.0}  # a name
     record = assistant.ask(question.replace("?", " and CCTV footage under the AI Act?"))
     assert "untargeted scraping of facial images" in record["answer"], record["answer"]
 

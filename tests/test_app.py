@@ -77,15 +77,34 @@ def test_filters_narrow_retrieval(assistant: Assistant) -> None:
     assert "doc_id=oecd-ai-2019" in reply(final) or not record["refused"]
 
 
-def test_compare_mode_puts_documents_side_by_side(assistant: Assistant) -> None:
+def test_compare_box_puts_the_documents_side_by_side(assistant: Assistant) -> None:
     handlers = ChatHandlers(assistant)
-    final = turn(handlers, "How do these documents frame the digital divide?", handlers.new_state(), compare=True)[-1]
+    final = turn(handlers, "How do the CPA module and the UNU-CPR note frame the digital divide?", handlers.new_state(), compare=True)[-1]
     table = reply(final)
+    assert table.startswith("*Comparison of 2 documents (asked for)*")
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ") and "---" not in line}
-    assert "digital divide" in rows["Parliamentary module on cross-border AI governance: aims, speakers, context and agenda"]
-    assert "**[" in rows["Building Government AI Capacity: Insights from the City, National and Regional Perspectives"]
-    assert "Says nothing on this point" in rows["Regulation (EU) 2024/1689 (Artificial Intelligence Act)"]
-    assert final[4]["choices"][0][0].startswith("[1] ")
+    assert set(rows) - {"Document"} == {"Parliamentary module on cross-border AI governance: aims, speakers, context and agenda",
+                                        "Building Government AI Capacity: Insights from the City, National and Regional Perspectives"}
+    assert any("**[1]**" in row for row in rows.values()) and final[4]["choices"][0][0].startswith("[1] ")
+
+
+def test_a_briefing_is_grouped_by_document_with_sections(assistant: Assistant) -> None:
+    record = assistant.ask("What do these documents say about the digital divide?")
+    assert record["plan"]["shape"] == "briefing" and not record["refused"], record["answer"]
+    assert len(record["groups"]) >= 2 and len({g["doc_id"] for g in record["groups"]}) == len(record["groups"])
+    for group in record["groups"]:
+        assert f"**{group['title']}**" in record["answer"] and 1 <= len(group["sentences"]) <= 3
+    cited = {c["n"]: c for c in record["citations"]}
+    assert all(cited[s["n"]]["doc_id"] == g["doc_id"] and s["section"] == cited[s["n"]]["section"]
+               for g in record["groups"] for s in g["sentences"])
+    assert record["silent"] == [] or record["answer"].endswith(f"Nothing on this point in: {'; '.join(record['silent'])}.")
+
+
+def test_which_documents_lists_the_documents_that_raise_the_point(assistant: Assistant) -> None:
+    record = assistant.ask("Which documents mention UNESCO?")
+    assert record["plan"]["shape"] == "which-documents"
+    assert [g["doc_id"] for g in record["groups"]] == ["cpa-module-2026"], record["answer"]  # the only one that does
+    assert "UNESCO" in record["answer"] and all(len(g["sentences"]) == 1 for g in record["groups"])
 
 
 def test_clicked_source_opens_highlighted_passage_with_catalog_entry(assistant: Assistant) -> None:

@@ -6,64 +6,42 @@ from pathlib import Path
 
 import pytest
 
-from assistant.comparison import topic_statements, topic_terms
+from assistant.briefing import diverse
 from assistant.conversation import is_follow_up, rewrite_follow_up
 from assistant.exports import answer_markdown, feedback_entry
+from assistant.reranking import Candidate
 from assistant.settings import ServeSettings
-from assistant.views import answer_view, comparison_view, passage_view
-
-ALIASES = {"unf": ["UN Foundation"], "oecd": ["OECD"], "eu": ["AI Act"]}
+from assistant.views import answer_view, passage_view
 
 
 @pytest.mark.parametrize(
     ("question", "previous", "standalone"),
     [
         ("And what did they say about Africa?", "What did the UN Foundation meeting say about capacity building?",
-         "What did the UN Foundation say about Africa?"),
+         "What did they say about Africa? (following: What did the UN Foundation meeting say about capacity building?)"),
         ("What about accountability?", "What does the OECD say about transparency?",
          "What does the OECD say about accountability?"),
-        ("And how about SMEs?", "Which fines apply under the AI Act?", "Which fines apply under the AI Act, regarding SMEs?"),
-        ("What about SMEs?", "Which fines apply to the AI Act's providers?",
-         "Which fines apply to the AI Act's providers, regarding SMEs?"),  # the topic names the document: kept
-        ("What are their main recommendations?", "What did the UN Foundation meeting conclude?",
-         "What are the UN Foundation's main recommendations?"),
-        ("And who pays them?", "What fines apply to providers?", "Who pays them (regarding providers)?"),
+        ("And how about SMEs?", "Which fines apply under the AI Act?",
+         "How about SMEs? (following: Which fines apply under the AI Act?)"),  # no topic to replace
+        ("Which article?", "Must deployers train their staff? (following: Does the AI Act cover staff?)",
+         "Which article? (following: Must deployers train their staff?)"),  # one earlier question, not a chain
         ("What does the AI Act say about its scope?", "What does the OECD say about transparency?",
-         "What does the AI Act say about its scope?"),  # names its own document: not a follow-up
-        ("Who chaired the meeting?", "What does the OECD say?", "Who chaired the meeting?"),
+         "What does the AI Act say about its scope? (following: What does the OECD say about transparency?)"),
+        ("Who chaired the meeting of the Global Dialogue?", "What does the OECD say?", "Who chaired the meeting of the Global Dialogue?"),
         ("And what did they say about Africa?", None, "And what did they say about Africa?"),
     ],
 )
 def test_follow_up_rewrite(question: str, previous: str | None, standalone: str) -> None:
-    assert rewrite_follow_up(question, previous, ALIASES) == standalone
+    assert rewrite_follow_up(question, previous) == standalone
 
 
 @pytest.mark.parametrize(
     ("question", "follow_up"),
-    [("And Africa?", True), ("What about Africa?", True), ("Did they agree?", True), ("Who chaired the panel?", False)],
+    [("And Africa?", True), ("What about Africa?", True), ("Did they agree?", True), ("Which article?", True),
+     ("Who chaired the panel of the Global Dialogue?", False)],
 )
 def test_is_follow_up(question: str, follow_up: bool) -> None:
     assert is_follow_up(question) is follow_up
-
-
-@pytest.mark.parametrize(
-    ("question", "terms"),
-    [
-        ("How do these documents frame the digital divide?", ["digit", "divid"]),
-        ("Compare the positions on human oversight", ["human", "oversight"]),
-        ("What do the texts say about compute?", ["comput"]),
-    ],
-)
-def test_topic_terms_drop_comparison_words(question: str, terms: list[str]) -> None:
-    assert topic_terms(question) == terms
-
-
-def test_topic_statements_need_every_term_and_skip_repeats() -> None:
-    passages = ["The digital divide widens. Divides exist.", "The digital divide widens. Digital divides close."]
-    assert topic_statements(["digit", "divid"], passages, 5) == [
-        ("The digital divide widens.", 0), ("Digital divides close.", 1)]
-    assert topic_statements(["digit", "divid"], passages, 1) == [("The digital divide widens.", 0)]
-    assert topic_statements([], passages, 5) == []
 
 
 CITATION = {"n": 1, "id": "eu:1", "doc_id": "eu", "title": "AI Act <b>", "issuer": "EU", "date": "2024-07-12",
@@ -71,6 +49,14 @@ CITATION = {"n": 1, "id": "eu:1", "doc_id": "eu", "title": "AI Act <b>", "issuer
 RECORD = {"question": "What fines?", "answer": "Fines of up to EUR 35 000 000 apply [1].", "refused": False,
           "citations": [CITATION], "retrieved": [], "unsupported": [], "notices": ["Searched only <i>AI Act</i>."],
           "index_hash": "abc"}
+
+
+def test_a_briefing_quotes_sentences_that_do_not_restate_one_another() -> None:
+    ranked = [Candidate(0, "The digital divide widens between regions.", 1.0, 0.9),
+              Candidate(0, "The digital divide widens between the regions.", 0.95, 0.9),
+              Candidate(1, "Skills programmes close it.", 0.9, 0.8), Candidate(1, "Unrelated.", 0.5, 0.2)]
+    assert diverse(ranked, 3) == ["The digital divide widens between regions.", "Skills programmes close it."]
+    assert diverse(ranked, 1) == ["The digital divide widens between regions."]
 
 
 def test_answer_view_escapes_and_marks() -> None:
@@ -88,13 +74,13 @@ def test_refusal_view_lists_nearest_passages() -> None:
     assert "**Nearest passages**" in view and "*AI Act*, Article 5: &lt;script&gt;" in view and "**Sources**" not in view
 
 
-def test_comparison_view_marks_silent_documents() -> None:
-    table = {"question": "digital divide?", "terms": ["digit", "divid"], "citations": [CITATION], "rows": [
-        {"title": "A | B", "issuer": "UN", "date": "2026", "speaks": True, "statements": "Divides close [1]."},
-        {"title": "C", "issuer": "unknown", "date": "", "speaks": False, "statements": ""}]}
-    view = comparison_view(table)
-    assert "| A \\| B | UN, 2026 | Divides close **[1]**. |" in view
-    assert "| C | issuer unknown | *Says nothing on this point.* |" in view
+def test_comparison_table_marks_silent_documents() -> None:
+    record = {**RECORD, "plan": {"shape": "comparison", "reason": "names 2 documents"}, "silent": ["C"], "groups": [
+        {"title": "A | B", "issuer": "UN", "date": "2026", "sentences": [{"n": 1, "text": "Divides close [1].", "section": "Art 2"}]}]}
+    view = answer_view(record)
+    assert view.startswith("*Comparison of 2 documents (names 2 documents)*")
+    assert "| A \\| B | UN, 2026 | Divides close **[1]**. *(Art 2)* |" in view
+    assert "| C |  | *Says nothing on this point.* |" in view
 
 
 def test_passage_view_highlights_the_passage_within_its_text() -> None:

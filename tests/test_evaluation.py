@@ -12,7 +12,8 @@ import pytest
 
 from app import ChatHandlers
 from assistant import Assistant
-from assistant.evaluation import compare_runs, comparison_markdown, evidence_documents, failures_of, run_eval
+from assistant.calibration import fit_model
+from assistant.evaluation import ask_all, compare_runs, comparison_markdown, evidence_documents, failures_of, run_eval
 from assistant.metrics import (
     answer_correct,
     breakdown,
@@ -116,7 +117,7 @@ def test_summarise_small_run() -> None:
 def test_breakdown_and_failures() -> None:
     table = breakdown(SMALL_SET, SMALL_RUN, {q["id"]: q["tags"] for q in SMALL_SET})
     assert table["figure"] == {"questions": 2, "hit@5": 0.5, "mrr": 0.25, "answer_accuracy": 0.5,
-                               "refusal_recall": None, "false_refusal_rate": 0.0}
+                               "refusal_recall": None, "false_refusal_rate": 0.0, "document_coverage": None}
     assert table["none"]["refusal_recall"] == 1.0 and table["none"]["hit@5"] is None
     assert [failure_kind(q, r) for q, r in zip(SMALL_SET, SMALL_RUN)] == [None, "missed evidence", None]
     answered = record("Unrelated.", answer="Unrelated [1].", cited=(0,))
@@ -183,8 +184,20 @@ def test_feedback_becomes_draft_items_for_review(tmp_path: Path) -> None:
     assert read_qa_set(tmp_path / "drafts.jsonl")[0]["id"] == "draft-feedback-1"  # drafts are valid QA lines
 
 
+def test_a_follow_up_is_asked_as_the_chat_rewrites_it() -> None:
+    asked: list[str] = []
+
+    def ask(question: str) -> dict[str, Any]:
+        asked.append(question)
+        return record("passage", answer="x")
+
+    items = [item("a", [], []), {**item("b", [], []), "question": "And the OECD?", "history": ["What fines apply?"]}]
+    ask_all(ask, items, standalone=lambda question, history: f"{question} (following: {history[-1]})")
+    assert asked == ["question a?", "And the OECD? (following: What fines apply?)"]
+
+
 def test_validate_command(tmp_path: Path) -> None:
-    assert "173 questions (40 unanswerable), valid" in run("validate", str(SHIPPED)).stdout
+    assert "372 questions (84 unanswerable), valid" in run("validate", str(SHIPPED)).stdout
     (tmp_path / "bad.jsonl").write_text('{"id": "a"}\n')
     result = run("validate", str(tmp_path / "bad.jsonl"))
     assert result.returncode == 1 and "line 1: missing field 'question'" in result.stderr and "Traceback" not in result.stderr
@@ -206,22 +219,42 @@ def shipped_run(assistant: Assistant, tmp_path_factory: pytest.TempPathFactory) 
     return out
 
 
-def test_quality_does_not_fall_below_the_recorded_floor(shipped_run: Path) -> None:
-    figures = json.loads((shipped_run / "summary.json").read_text())["metrics"]
-    below = {name: (figures[name], floor) for name, floor in FLOOR["metrics"].items() if figures[name] < floor}
-    assert below == {}, f"quality fell below evals/quality_floor.json: {below}"
+def _split_of_run(run_dir: Path, split: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    items = [q for q in read_qa_set(run_dir / "qa_set.jsonl") if q["split"] == split]
+    results = {row["id"]: row for row in (json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines())}
+    return items, [results[q["id"]] for q in items]
+
+
+def test_quality_on_the_test_split_does_not_fall_below_the_recorded_floor(shipped_run: Path) -> None:
+    figures = summarise(*_split_of_run(shipped_run, FLOOR["split"]))
+    below = {name: (figures[name], floor) for name, floor in FLOOR["floors"].items() if (figures[name] or 0) < floor}
+    above = {name: (figures[name], ceiling) for name, ceiling in FLOOR["ceilings"].items() if (figures[name] or 0) > ceiling}
+    assert below == {} and above == {}, f"quality left evals/quality_floor.json's bounds: {below} {above}"
+
+
+def test_the_bundled_refusal_model_is_what_calibration_on_the_dev_split_gives(shipped_run: Path, assistant: Assistant) -> None:
+    # A stale model (its features or the QA set changed since it was fitted) fails here: refit it with
+    # `python -m assistant calibrate evals/governance_qa.jsonl evals/briefing_qa.jsonl --write`. The
+    # weights of a refit on another build of the index differ (another approximate vector graph gives
+    # a few other passages, and the features lean on one another), so it is the decisions that must agree.
+    items, records = _split_of_run(shipped_run, "dev")
+    fitted, bundled = fit_model(items, records, {}), assistant.refusal_model
+    rows = [r["evidence"]["features"] for q, r in zip(items, records) if "features" in r["evidence"] and "expected_documents" not in q]
+    agree = sum((fitted.probability(f) >= fitted.threshold) == (bundled.probability(f) >= bundled.threshold) for f in rows)
+    assert agree >= 0.95 * len(rows), f"{len(rows) - agree} of {len(rows)} dev questions decided otherwise than by the bundled model"
+    assert bundled.calibration["split"] == "dev" and bundled.calibration["answerable"] == fitted.calibration["answerable"]
 
 
 def test_run_folder_holds_records_summary_ragas_and_reports(shipped_run: Path, assistant: Assistant) -> None:
     rows = [json.loads(line) for line in (shipped_run / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 173 and rows[0]["id"] == "unf-001"
+    assert len(rows) == 372 and rows[0]["id"] == "unf-001"
     assert set(rows[0]) >= {"id", "question", "answer", "refused", "citations", "retrieved", "unsupported", "timings_ms"}
     summary = json.loads((shipped_run / "summary.json").read_text())
     assert summary["index_hash"] == assistant.settings.index_hash() and summary["engine_hash"] == assistant.settings.engine_hash()
     assert "eu-ai-act-2024" in summary["by_document"] and "(none)" in summary["by_document"]
     assert summary["latency_ms"]["total"]["p95"] >= summary["latency_ms"]["total"]["p50"] > 0
     ragas = [json.loads(line) for line in (shipped_run / "ragas.jsonl").read_text().splitlines()]
-    assert len(ragas) == 173 and set(ragas[0]) == {"user_input", "retrieved_contexts", "response", "reference"}
+    assert len(ragas) == 372 and set(ragas[0]) == {"user_input", "retrieved_contexts", "response", "reference"}
     assert "hit@5" in (shipped_run / "report.md").read_text() and (shipped_run / "report.html").stat().st_size > 10_000
 
 
@@ -252,7 +285,8 @@ def test_evaluate_tab_runs_an_uploaded_set_with_the_naive_baseline(assistant: As
     assert "**5 questions** (1 unanswerable)" in summary_md and "| hit@5 |" in summary_md
     assert all(Path(chart).read_bytes().startswith(b"\x89PNG") for chart in (hit_chart, latency_chart, accuracy_chart))
     assert archive["visible"] and Path(archive["value"]).suffix == ".zip"
-    assert all(row[2] in ("missed evidence", "wrong answer", "false refusal", "answered unanswerable") for row in failed)
+    assert all(row[2] in ("missed evidence", "wrong answer", "false refusal", "answered unanswerable", "documents missed")
+               for row in failed)
     out = tmp_path / "with-baseline"
     summary = run_eval(assistant, small, out, baseline="naive")
     assert set(summary["baseline"]["metrics"]) == set(summary["metrics"]) and (out / "baseline" / "results.jsonl").exists()

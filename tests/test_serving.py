@@ -116,6 +116,27 @@ def test_browser_question_answer_citation_and_passage(markup_assistant: Assistan
     assert dialogs == []
 
 
+def test_browser_briefing_is_grouped_and_comparison_is_a_table(assistant: Assistant, serve: Callable[[Assistant], str],
+                                                              browser: Browser, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(serve(assistant))
+    ask_in_page(page, "What do the documents say about the digital divide?")
+    answer = page.locator("#chat .message.bot").last
+    answer.get_by_text("Sources").wait_for()
+    assert "Briefing across" in answer.inner_text()
+    headings = answer.locator("strong").all_inner_texts()  # one bold heading per document, then the markers
+    assert "Parliamentary module on cross-border AI governance: aims, speakers, context and agenda" in headings
+    page.screenshot(path=tmp_path / "briefing.png")
+
+    ask_in_page(page, "How do the OECD Recommendation and the AI Act differ on transparency?")
+    answer = page.locator("#chat .message.bot").last
+    answer.get_by_text("Sources").wait_for()
+    assert "Comparison of 2 documents" in answer.inner_text()
+    rows = answer.locator("table tr").all_inner_texts()
+    assert len(rows) == 3 and "Recommendation of the Council on Artificial Intelligence" in " ".join(rows)
+    page.screenshot(path=tmp_path / "comparison.png")
+
+
 def test_python_app_py_serves_the_page_and_says_so(assistant: Assistant) -> None:
     """The README's way in: `python app.py` over a built index serves the chat and answers."""
     port = free_port()

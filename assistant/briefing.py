@@ -1,0 +1,114 @@
+"""Answers that span documents: a briefing grouped by document, which documents raise a point, a comparison.
+
+Each document in scope is searched on its own (see `Assistant.ask`), so a short concept note is not
+crowded out by a long regulation; its best passages, their scored sentences and the evidence
+measured on them make a `DocumentEvidence`. A document speaks to the point when the refusal
+model's probability for its own evidence clears the document threshold, which calibration fits on
+the dev split of the cross-document QA set. Its group quotes its best sentences, skipping any that
+restates one already quoted, each cited and shown with the section it stands in; the documents
+that say nothing on the point are named in one closing line.
+
+    >>> diverse([_Sentence(0, "Fines reach 7% of turnover.", 1.0), _Sentence(0, "Fines reach 7% of the turnover.", 0.9),
+    ...          _Sentence(1, "Audits are yearly.", 0.8)], 3)
+    ['Fines reach 7% of turnover.', 'Audits are yearly.']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llama_index.core.schema import NodeWithScore
+
+from assistant.answering import cite
+from assistant.evidence import Evidence
+from assistant.reranking import Candidate
+from assistant.store import keyword_tokens
+from assistant.verification import UNSUPPORTED_MARK, supports
+
+SENTENCES = {"briefing": 3, "which-documents": 1, "comparison": 2}  # quoted per document, by shape
+RESTATEMENT = 0.5  # share of shared terms (Jaccard) above which a sentence restates one already quoted
+MARGIN = 0.25  # a sentence scoring this far below its document's best is not quoted
+
+
+@dataclass
+class DocumentEvidence:
+    """One document's answer to the question: its best passages, their sentences (best first), the evidence."""
+
+    entry: dict[str, Any]  # the document's catalog entry, as the index manifest holds it
+    passages: list[NodeWithScore]
+    ranked: list[Candidate]
+    evidence: Evidence
+
+
+@dataclass
+class _Sentence:  # the parts of a `Candidate` that `diverse` reads, for its doctest
+    passage: int
+    text: str
+    match: float
+
+
+def diverse(ranked: Sequence[Any], limit: int) -> list[str]:
+    """The texts of up to `limit` of the best sentences, none restating another (see `RESTATEMENT`)."""
+    chosen: list[tuple[str, set[str]]] = []
+    for candidate in ranked:
+        if len(chosen) == limit or candidate.match < ranked[0].match - MARGIN:
+            break
+        terms = set(keyword_tokens(candidate.text))
+        if any(candidate.text in text or text in candidate.text or len(terms & seen) / max(len(terms | seen), 1) > RESTATEMENT
+               for text, seen in chosen):
+            continue
+        chosen.append((candidate.text, terms))
+    return [text for text, _ in chosen]
+
+
+def compose(shape: str, speaking: Sequence[DocumentEvidence]) -> tuple[list[dict[str, Any]], list[NodeWithScore]]:
+    """The groups of an answer across documents, and the passages they cite ([n] is the n-th).
+
+    Each group: `doc_id`, `title`, `issuer`, `date`, `probability` and `sentences`, each sentence
+    with its `n`, its cited `text` (marked unsupported if its passage does not back it) and its
+    `section`.
+    """
+    cited: list[NodeWithScore] = []
+    groups = []
+    for document in speaking:
+        sentences = []
+        by_text = {c.text: c for c in document.ranked}
+        for text in diverse(document.ranked, SENTENCES[shape]):
+            passage = document.passages[by_text[text].passage]
+            ids = [node.node.node_id for node in cited]
+            if passage.node.node_id not in ids:
+                cited.append(passage)
+                ids.append(passage.node.node_id)
+            n = ids.index(passage.node.node_id) + 1
+            quoted = cite(text, n)
+            if not supports(text, passage.node.get_content()):
+                quoted = f"{quoted} {UNSUPPORTED_MARK}"
+            sentences.append({"n": n, "text": quoted, "section": passage.node.metadata.get("section", "")})
+        entry = document.entry
+        groups.append({"doc_id": entry["doc_id"], "title": entry["title"], "issuer": entry.get("issuer", ""),
+                       "date": entry.get("date", ""), "probability": round(document.evidence.probability, 4),
+                       "sentences": sentences})
+    return groups, cited
+
+
+def answer_text(shape: str, groups: Sequence[dict[str, Any]], silent: Sequence[str]) -> str:
+    """The answer as Markdown: a heading per document, its cited sentences with their sections, then the silent ones.
+
+    >>> groups = [{"title": "OECD", "issuer": "OECD Council", "date": "2019", "sentences": [{"text": "Be fair [1].", "section": "1.2"}]}]
+    >>> print(answer_text("briefing", groups, ["EU AI Act"]))
+    **OECD** (OECD Council, 2019)
+    - Be fair [1]. *(1.2)*
+    <BLANKLINE>
+    Nothing on this point in: EU AI Act.
+    """
+    lines = []
+    for group in groups:
+        issued = ", ".join(str(group[k]) for k in ("issuer", "date") if group.get(k) and group[k] != "unknown")
+        lines.append(f"**{group['title']}**" + (f" ({issued})" if issued else ""))
+        lines += [f"- {s['text']}" + (f" *({s['section']})*" if s["section"] else "") for s in group["sentences"]]
+        lines.append("")
+    if silent:
+        lines.append(f"Nothing on this point in: {'; '.join(silent)}.")
+    return "\n".join(lines).strip()

@@ -1,0 +1,229 @@
+"""Evidence stage: do the passages found answer the question? One calibrated probability says.
+
+A few features that do not depend on how the question is worded are measured on the best passages
+and on their best sentences (as the rerank stage scored them); a logistic model turns them into
+the probability that the question is answerable from those passages. The model's coefficients and
+the threshold below which the assistant refuses are fitted on the dev split of the QA set, never on
+the test split (`python -m assistant calibrate evals/governance_qa.jsonl evals/briefing_qa.jsonl
+--write`), and kept in
+`refusal_model.json` beside this module with the calibration that made them.
+
+The one refusal the model cannot overrule: a figure or date the question itself states that no
+passage holds ("What did the Panel decide in 2031?").
+
+    >>> model = RefusalModel(weights={"coverage": 4.0}, bias=-2.0, threshold=0.5)
+    >>> round(model.probability({"coverage": 1.0}), 3), round(model.probability({"coverage": 0.25}), 3)
+    (0.881, 0.269)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from llama_index.core.schema import NodeWithScore
+
+from assistant.embedding import SentenceTransformerEmbedding
+from assistant.questions import NAME, NUMBER, asked_kind, asked_thing, name_terms, names_thing, question_terms
+from assistant.store import keyword_tokens
+from assistant.wording import normalise
+
+BUNDLED_MODEL = Path(__file__).with_name("refusal_model.json")
+# The features, each in [0, 1] (see `measure`).
+FEATURES = ("similarity", "best_similarity", "coverage", "rare_coverage", "thing_unnamed", "kind_missing", "unknown_names")
+KIND_WINDOW = 3  # the asked kind (a date, a figure, a name) is looked for among this many best sentences
+READ_PASSAGES = 3  # the best passages whose words count as covering the question's
+# How close (cosine, each word embedded alone) a word of the passages must lie to a word of the
+# question to say it in other words ("employees" ~ "workers" 0.85, "pictures" ~ "images" 0.81).
+PARAPHRASE_SIMILARITY = 0.7
+_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+
+
+class Vocabulary(Protocol):
+    """What the index knows of a keyword token (see `ChunkStore`)."""
+
+    def knows(self, term: str) -> bool: ...
+
+    def rarity(self, term: str) -> float: ...
+
+
+class Sentence(Protocol):
+    """A scored answer sentence, as the rerank stage produces it (see `reranking.Candidate`)."""
+
+    passage: int
+    similarity: float
+    states_asked: bool
+
+
+@dataclass
+class Evidence:
+    """The features of the passages found for one question, and what the model makes of them."""
+
+    features: dict[str, float]
+    missing: list[str] = field(default_factory=list)  # figures the question states and no passage holds
+    uncovered: list[str] = field(default_factory=list)  # the question's words the passages never say, rarest first
+    probability: float = 0.0
+
+    def sufficient(self, threshold: float) -> bool:
+        return not self.missing and self.probability >= threshold
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"features": {k: round(v, 4) for k, v in self.features.items()}, "probability": round(self.probability, 4),
+                "missing": self.missing, "uncovered": self.uncovered}
+
+
+@dataclass(frozen=True)
+class RefusalModel:
+    """A logistic model over `FEATURES`: the probability that the passages answer the question."""
+
+    weights: dict[str, float]
+    bias: float
+    threshold: float
+    document_threshold: float = 0.5  # for one document's own evidence, in an answer that spans documents
+    calibration: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, and how it did there
+
+    def probability(self, features: Mapping[str, float]) -> float:
+        z = self.bias + sum(w * features.get(name, 0.0) for name, w in self.weights.items())
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    @classmethod
+    def load(cls, path: Path | str = "") -> RefusalModel:
+        """The model in `path`, or the bundled one for an empty path."""
+        raw = json.loads(Path(path or BUNDLED_MODEL).read_text(encoding="utf-8"))
+        return cls(raw["weights"], raw["bias"], raw["threshold"], raw.get("document_threshold", raw["threshold"]),
+                   raw.get("calibration", {}))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+
+def fit(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], l2: float = 1.0) -> tuple[dict[str, float], float]:
+    """Weights and bias of a logistic regression (Newton's method, an L2 penalty on the weights).
+
+    A few features and a few hundred questions need no library; the penalty keeps a weight finite
+    when one feature alone separates the questions of a small set.
+
+    >>> weights, bias = fit([{"coverage": c} | {f: 0.0 for f in FEATURES if f != "coverage"} for c in (0.1, 0.2, 0.8, 0.9)],
+    ...                     [False, False, True, True])
+    >>> weights["coverage"] > 0 > bias
+    True
+    """
+    x = np.array([[row[name] for name in FEATURES] + [1.0] for row in rows])
+    y = np.array(labels, dtype=float)
+    beta = np.zeros(x.shape[1])
+    penalty = np.diag([l2] * len(FEATURES) + [0.0])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-x @ beta))
+        gradient = x.T @ (p - y) + penalty @ beta
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + penalty
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {name: round(float(w), 4) for name, w in zip(FEATURES, beta)}, round(float(beta[-1]), 4)
+
+
+def passage_text(node: NodeWithScore) -> str:
+    """A passage with the catalog fields a question may use to name it ("the UN Foundation summary")."""
+    meta = node.node.metadata
+    return " ".join(str(meta.get(key, "")) for key in ("title", "kind", "issuer", "heading")) + f" {node.node.get_content()}"
+
+
+def words(text: str) -> list[str]:
+    """The distinct lower-cased words of a text, which `closeness` embeds one by one.
+
+    >>> words("Fines, fines and Fines-based rules")
+    ['and', 'fines', 'fines-based', 'rules']
+    """
+    return sorted(set(_WORD.findall(text.lower())))
+
+
+def closeness(question: str, terms: set[str], text: str, embed_model: SentenceTransformerEmbedding) -> dict[str, float]:
+    """For each of the question's `terms`, how close the text comes to saying it in other words.
+
+    The cosine between the term's word, embedded alone, and the closest word of the text:
+    "pictures" ~ "images" 0.81, "employees" ~ "workers" 0.85. Names are never reworded ("Asia" is
+    not "Africa"): theirs is 0.
+    """
+    unnamed = terms - name_terms(question)
+    asked = {stem: word for word in _WORD.findall(question.lower()) for stem in keyword_tokens(word) if stem in unnamed}
+    vocabulary = words(text)
+    close = dict.fromkeys(terms, 0.0)
+    if asked and vocabulary:
+        vectors = np.array(embed_model.get_text_embedding_batch(list(asked.values()) + vocabulary))
+        closest = (vectors[: len(asked)] @ vectors[len(asked) :].T).max(axis=1)
+        close.update({stem: float(max(similarity, 0.0)) for stem, similarity in zip(asked, closest)})
+    return close
+
+
+def missing_figures(question: str, nodes: Sequence[NodeWithScore]) -> list[str]:
+    """The figures a question states that none of the passages (nor their sections) holds.
+
+    >>> from llama_index.core.schema import TextNode
+    >>> node = NodeWithScore(node=TextNode(text="Fines of up to EUR 35 000 000 apply.", metadata={}))
+    >>> missing_figures("Do fines of EUR 35,000,000 apply in 2031?", [node])
+    ['2031']
+    """
+    context = normalise(" ".join(f"{n.node.metadata.get('section', '')} {n.node.get_content()}" for n in nodes))
+    present = set(NUMBER.findall(context))
+    return [number for number in dict.fromkeys(NUMBER.findall(normalise(question))) if number not in present]
+
+
+def measure(
+    question: str,
+    nodes: Sequence[NodeWithScore],
+    ranked: Sequence[Sentence],
+    embed_model: SentenceTransformerEmbedding,
+    vocabulary: Vocabulary,
+) -> Evidence:
+    """The evidence features of the passages `nodes` and their sentences `ranked` (best first).
+
+    - `similarity`, `best_similarity`: cosine of the question to its three best sentences (mean) and
+      to the best one;
+    - `coverage`: the share of the question's terms (`question_terms`, in one spelling) that the best
+      passages, with their titles, issuers and headings, say word for word or in other words;
+    - `rare_coverage`: the same share with each term weighed by its rarity in the index
+      (`ChunkStore.rarity`), and a term the passages do not say counted at its `closeness`: a near
+      miss shares the common words of its topic and lacks the rare one the question is about
+      ("insurance"), a question in other words says its rare words in near synonyms;
+    - `thing_unnamed`: 1 when the passages never name the thing a "What X ...?" question asks for
+      (`questions.asked_thing`), word for word or in other words: a near miss shares its topic with
+      the passages and lacks only that word ("What *insurance* must providers take out?");
+    - `kind_missing`: 1 when the question asks for a date, a figure, a length of time, a venue or a
+      name and none of the best sentences states one;
+    - `unknown_names`: the share of the question's names that no indexed passage holds ("Asia").
+    """
+    if not ranked:
+        return Evidence(dict.fromkeys(FEATURES, 0.0) | {"kind_missing": 1.0, "unknown_names": 1.0}, missing_figures(question, nodes))
+    similarities = [c.similarity for c in ranked[:3]]
+    terms = question_terms(question)
+    context = " ".join(passage_text(n) for n in nodes[:READ_PASSAGES])
+    unsaid = terms - set(keyword_tokens(context))
+    close = closeness(question, unsaid, context, embed_model)
+    uncovered = {t for t in unsaid if close[t] < PARAPHRASE_SIMILARITY}
+    names = [keyword_tokens(name) for name in dict.fromkeys(NAME.findall(question))]
+    names = [stems for stems in names if stems]
+    kind = asked_kind(question)
+    rarity = {t: vocabulary.rarity(t) for t in terms}
+    thing = asked_thing(question)
+    thing_terms = set(keyword_tokens(thing or ""))
+    reworded = unsaid - uncovered
+    unnamed = bool(thing) and not names_thing(context, thing or "") and not (thing_terms and thing_terms <= reworded)
+    features = {
+        "similarity": float(np.mean(similarities)),
+        "best_similarity": float(similarities[0]),
+        "coverage": 1.0 - len(uncovered) / max(len(terms), 1),
+        "rare_coverage": 1.0 - sum(rarity[t] * (1.0 - close[t]) for t in unsaid) / max(sum(rarity.values()), 1e-9),
+        "thing_unnamed": float(unnamed),
+        "kind_missing": float(bool(kind) and not any(c.states_asked for c in ranked[:KIND_WINDOW])),
+        "unknown_names": sum(not any(vocabulary.knows(t) for t in stems) for stems in names) / max(len(names), 1),
+    }
+    said = {stem: word for word in re.findall(r"[\w'-]+", question) for stem in keyword_tokens(word)}
+    rarest = sorted(uncovered, key=lambda t: (t not in thing_terms, -rarity[t], t))
+    return Evidence(features, missing_figures(question, nodes), [said.get(t, t) for t in rarest])

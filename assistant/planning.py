@@ -1,0 +1,145 @@
+"""Plan stage: what shape a question's answer takes and which documents are in scope, decided once.
+
+Every later stage reads the plan instead of reading the question again: retrieval searches each
+document in scope on its own when the answer spans documents (so a 600,000-character regulation
+cannot crowd a 3,000-character concept note out of the passages), the answer stage composes by
+shape, and the plan is part of the answer record, so an evaluator sees why an answer took its form.
+
+The shapes:
+    fact             one point, from the best passages ("What fines apply ...?")
+    list             several items ("What are the principles ...?")
+    yes-no           "Does the Act apply to ...?"
+    definition       "How does the Act define 'deployer'?"
+    briefing         what the documents say on a point, grouped by document
+    which-documents  which documents raise a point, each with the sentence that does
+    comparison       the documents the question names, side by side
+
+The first four are composed alike, from the best sentences of the best passages (a definition's
+defining sentence and the sentence stating an asked date or figure rank first); the shape says
+how the question was read. Only the wording that frames a question as being about the documents
+decides a spanning shape ("the documents", "these texts", "which of them", "compare"); an open
+"why" or "how" question that names no document is a briefing too, and the per-document evidence
+decides how many documents it covers: often one.
+
+    >>> make_plan("How do the OECD Recommendation and the AI Act differ on transparency?", {"oecd": "OECD", "eu": "AI Act"}).shape
+    'comparison'
+    >>> plan = make_plan("Which of these documents mention the digital divide?", {})
+    >>> plan.shape, plan.topic
+    ('which-documents', 'Which mention the digital divide?')
+    >>> make_plan("What fines apply to prohibited practices?", {}).shape
+    'fact'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from assistant.questions import NAME, asked_kind
+from assistant.retrieval import asked_definitions, named_documents, unnamed
+from assistant.store import keyword_tokens
+
+SHAPES = ("fact", "list", "yes-no", "definition", "briefing", "which-documents", "comparison")
+SPANNING = ("briefing", "which-documents", "comparison")  # shapes answered from every document in scope
+_DOCUMENTS = r"(?:documents?|texts?|sources?|materials?|instruments?|papers?|reports?|notes?)"
+_WHICH_DOCUMENTS = re.compile(
+    rf"\b(?:which|what)\s+(?:of\s+(?:the|these|those|our)\s+)?{_DOCUMENTS}\b|\bwhere\b.*\b(?:mentioned|raised|discussed|addressed)\b"
+    rf"|\b(?:do|does)\s+any\s+(?:of\s+(?:the|these)\s+)?{_DOCUMENTS}\b",
+    re.IGNORECASE,
+)
+_ACROSS = re.compile(
+    rf"\b(?:the|these|those|all|our|both|each|several)\s+(?:\w+\s+)?{_DOCUMENTS}\b|\bacross\b|\bbrief\s+me\b|\boverview\b",
+    re.IGNORECASE,
+)
+# What frames a question as being about the documents, which a passage that answers never says.
+_FRAMING = re.compile(
+    rf"\b(?:of\s+|in\s+|across\s+)?(?:the|these|those|all|our|any|both|each|several)\s+(?:\w+\s+)?{_DOCUMENTS}\b"
+    rf"|(?<=\bwhich\s){_DOCUMENTS}\b|(?<=\bwhat\s){_DOCUMENTS}\b|\bbrief\s+me(?:\s+on)?\b|\bacross\b|\boverview\s+of\b",
+    re.IGNORECASE,
+)
+_COMPARING = re.compile(r"\b(?:compar\w*|differ\w*|contrast\w*|versus|vs\.?|similar\w*|common|alike|both|each|share)\b", re.IGNORECASE)
+_OPEN = re.compile(r"^\s*(?:why|how)\b", re.IGNORECASE)
+_YES_NO = re.compile(r"^\s*(?:is|are|does|do|did|can|could|must|may|should|will|would|has|have|was|were)\b", re.IGNORECASE)
+_LIST = re.compile(r"^\s*(?:what|which)\s+are\b|^\s*(?:list|name|enumerate)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one question will be answered. `documents` empty means every document in the filters."""
+
+    question: str
+    shape: str
+    documents: tuple[str, ...] = ()
+    named: tuple[str, ...] = ()  # the aliases the question named documents by, as written ("OECD"): no topic
+    topic: str = ""  # the question without those names
+    kind: str | None = None  # a date, a figure, a length of time, a venue or a name (see `questions.asked_kind`)
+    reason: str = ""
+
+    @property
+    def spans_documents(self) -> bool:
+        return self.shape in SPANNING
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def documents_named(question: str, entries: Iterable[Mapping[str, Any]],
+                    holding: Callable[[str], set[str]]) -> tuple[dict[str, str], dict[str, str]]:
+    """The documents a question names (id -> the name as written), and those of them named by an alias.
+
+    A document is named by one of its catalog aliases ("According to the OECD, ..."), or by a
+    capitalised word of its catalog entry that no other document's entry holds, nor any other
+    document's text (`holding` gives the ids of the documents whose passages hold a keyword
+    token): "the Commonwealth parliamentarians' session" names the CPA module, issued by the
+    Commonwealth Parliamentary Association; "Global" names nothing. An alias only names the
+    document; a catalog word ("the Korean ambassador") may also be what the question asks about.
+    """
+    entries = list(entries)
+    aliased = named_documents(question, {e["doc_id"]: e.get("aliases", []) for e in entries})
+    owners: dict[str, set[str]] = {}
+    for entry in entries:
+        catalog = " ".join([entry["title"], entry["issuer"], *entry.get("aliases", [])])
+        for term in keyword_tokens(catalog.replace("-", " ")):  # "UNU" names the UNU-CPR note
+            owners.setdefault(term, set()).add(entry["doc_id"])
+    named = dict(aliased)
+    for word in NAME.findall(question):
+        for term in keyword_tokens(word):
+            doc_ids = owners.get(term, set())
+            if len(doc_ids) == 1 and holding(term) <= doc_ids:
+                named.setdefault(next(iter(doc_ids)), word)
+    return named, aliased
+
+
+def make_plan(question: str, named: Mapping[str, str], shape: str | None = None, aliases: Sequence[str] = ()) -> Plan:
+    """The plan for `question`, given the documents it names (id -> the name as written).
+
+    `shape` overrides the shape read from the wording (the chat's "Compare documents" box); `aliases`
+    are the names that only name a document, which the topic leaves out.
+    """
+    if shape is not None and shape not in SHAPES:
+        raise ValueError(f"unknown answer shape {shape!r}; one of {', '.join(SHAPES)}")
+    topic = unnamed(question, list(aliases))
+    kind = asked_kind(topic)
+    if shape:
+        chosen, reason = shape, "asked for"
+    elif _WHICH_DOCUMENTS.search(question):
+        chosen, reason = "which-documents", "asks which documents raise the point"
+    elif len(named) >= 2 and _COMPARING.search(question):
+        chosen, reason = "comparison", f"names {len(named)} documents"
+    elif _ACROSS.search(question) and len(named) != 1:
+        chosen, reason = "briefing", "asks what the documents say"
+    elif _OPEN.match(question) and not named and not kind and not asked_definitions(question):
+        chosen, reason = "briefing", "an open question that names no document"
+    elif asked_definitions(question):
+        chosen, reason = "definition", "asks what a term means"
+    elif _YES_NO.match(question):
+        chosen, reason = "yes-no", "asks yes or no"
+    elif _LIST.match(question):
+        chosen, reason = "list", "asks for several items"
+    else:
+        chosen, reason = "fact", "asks for one point"
+    if chosen in SPANNING:  # "which of these documents", "across the texts" frame the question: no topic
+        topic = re.sub(r"\s+", " ", _FRAMING.sub(" ", topic)).strip()
+    return Plan(question, chosen, tuple(named), tuple(aliases), topic, kind, reason)

@@ -1,0 +1,90 @@
+"""One spelling for words that documents and questions write in several ways.
+
+Keyword search, the evidence's term coverage and the check that a question's figures are in the
+passages all compare words; a diplomat's question and a regulation rarely spell them alike. Both
+sides go through `normalise` before they are compared, so that each pair below meets:
+
+- a demonym and its country: "the Korean ambassador" ~ "the Republic of Korea";
+- British and American spellings: "organisation" ~ "organization", "licence" ~ "license";
+- figures with any thousands separator: "35,000,000" ~ "35 000 000"; figures in words: "seven" ~ "7".
+
+Normalising only ever merges spellings, on both sides alike: a question and a passage that used
+the same word still meet.
+
+    >>> normalise("The Korean ambassador's organisation paid EUR 35,000,000, or seven million")
+    "The korea ambassador's organization paid EUR 35000000, or 7000000"
+"""
+
+from __future__ import annotations
+
+import re
+
+# Adjective or demonym -> the country's name as documents write it (lower case). Regular forms
+# ("Kenyan" ~ "Kenya", "Malaysian" ~ "Malaysia") are listed too: a suffix rule would also turn
+# "Asian" into "Asia" and "Christian" into "Christ".
+DEMONYMS = {
+    "afghan": "afghanistan", "albanian": "albania", "algerian": "algeria", "american": "united states",
+    "argentine": "argentina", "argentinian": "argentina", "armenian": "armenia", "australian": "australia",
+    "austrian": "austria", "bangladeshi": "bangladesh", "belgian": "belgium", "brazilian": "brazil",
+    "british": "united kingdom", "bulgarian": "bulgaria", "cambodian": "cambodia", "canadian": "canada",
+    "chilean": "chile", "chinese": "china", "colombian": "colombia", "croatian": "croatia", "cypriot": "cyprus",
+    "czech": "czechia", "danish": "denmark", "dutch": "netherlands", "egyptian": "egypt", "emirati": "united arab emirates",
+    "estonian": "estonia", "ethiopian": "ethiopia", "filipino": "philippines", "finnish": "finland",
+    "french": "france", "german": "germany", "ghanaian": "ghana", "greek": "greece", "hungarian": "hungary",
+    "icelandic": "iceland", "indian": "india", "indonesian": "indonesia", "iranian": "iran", "iraqi": "iraq",
+    "irish": "ireland", "israeli": "israel", "italian": "italy", "japanese": "japan", "jordanian": "jordan",
+    "kazakh": "kazakhstan", "kenyan": "kenya", "korean": "korea", "latvian": "latvia", "lebanese": "lebanon",
+    "lithuanian": "lithuania", "luxembourgish": "luxembourg", "malaysian": "malaysia", "maltese": "malta",
+    "mexican": "mexico", "moroccan": "morocco", "nepalese": "nepal", "nigerian": "nigeria", "norwegian": "norway",
+    "pakistani": "pakistan", "peruvian": "peru", "polish": "poland", "portuguese": "portugal",
+    "romanian": "romania", "russian": "russia", "rwandan": "rwanda", "saudi": "saudi arabia",
+    "senegalese": "senegal", "singaporean": "singapore", "slovak": "slovakia", "slovenian": "slovenia",
+    "spanish": "spain", "swedish": "sweden", "swiss": "switzerland", "thai": "thailand", "tunisian": "tunisia",
+    "turkish": "turkey", "ugandan": "uganda", "ukrainian": "ukraine", "vietnamese": "viet nam",
+    "welsh": "wales", "scottish": "scotland", "english": "england", "european": "europe", "african": "africa",
+}
+_DEMONYM = re.compile(rf"\b({'|'.join(DEMONYMS)})s?\b", re.IGNORECASE)
+# British endings -> American, for the word families where the two differ regularly.
+_SPELLINGS = [
+    (re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations|ational)\b"), r"iz\1"),  # organise, harmonisation
+    (re.compile(r"(?<=[a-z]{3})ys(e|es|ed|ing)\b"), r"yz\1"),  # analyse
+    (re.compile(r"(?<=[a-z]{2}[^aeiou])our(s|ed|ing|able)?\b"), r"or\1"),  # behaviour, favourable
+    (re.compile(r"(?<=[a-z]{3}[^aeiou])re(s)?\b"), r"er\1"),  # centre, metres
+    (re.compile(r"\b(licen|defen|offen)ce(s)?\b"), r"\1se\2"),
+    (re.compile(r"(?<=[a-z]{3})ogue(s)?\b"), r"og\1"),  # catalogue, dialogue
+]
+_GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:,|\u202f|\u00a0| )\d{3})+(?![\d])")  # "35,000,000", "35 000 000"
+_UNITS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+          "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+          "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+          "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+_NUMBER_WORDS = re.compile(
+    rf"\b(?:{'|'.join(_UNITS)})(?:[\s-](?:{'|'.join(_UNITS)}|{'|'.join(_SCALES)}|and))*\b"
+    rf"|\b\d+(?:\.\d+)?\s(?:{'|'.join(_SCALES)})\b",
+    re.IGNORECASE,
+)
+
+
+def _spell_number(words: str) -> str:
+    """A number written in words, as digits: "thirty-five million" -> "35000000"."""
+    total, current = 0, 0.0
+    for word in re.split(r"[\s-]+", words.lower()):
+        if word in _UNITS:
+            current += _UNITS[word]
+        elif word in _SCALES:
+            current = (current or 1) * _SCALES[word]
+            if _SCALES[word] >= 1000:
+                total, current = total + int(current), 0
+        elif word != "and":
+            current += float(word)
+    return str(int(total + current))
+
+
+def normalise(text: str) -> str:
+    """The text with demonyms, British spellings and written-out or grouped figures in one form."""
+    text = _DEMONYM.sub(lambda m: DEMONYMS[m.group(1).lower()], text)
+    for pattern, american in _SPELLINGS:
+        text = pattern.sub(american, text)
+    text = _GROUPED.sub(lambda m: re.sub(r"\D", "", m.group()), text)
+    return _NUMBER_WORDS.sub(lambda m: _spell_number(m.group()), text)
