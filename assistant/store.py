@@ -145,6 +145,7 @@ class ChunkStore:
         # swapped whole, so that a question never sees a BM25 index with another index's rows
         self._keyword = KeywordIndex.from_rows(None, [])
         self._keyword_stamp = 0  # rows.json's mtime when loaded: another process's ingest changes it
+        self._catalog: tuple[int, frozenset[str]] = (0, frozenset())  # manifest's mtime, its catalog's terms
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -467,10 +468,18 @@ class ChunkStore:
         end = indptr[position + 1] if position + 1 < len(indptr) else len(rows)
         return set(self._keyword.columns["doc_id"][rows[indptr[position]:end]].tolist())
 
-    def _catalog_terms(self) -> set[str]:
-        manifest = self.manifest()
-        entries = manifest.documents.values() if manifest else []
-        return {t for e in entries for t in keyword_tokens(" ".join([e["title"], e["issuer"], *e.get("aliases", [])]))}
+    def _catalog_terms(self) -> frozenset[str]:
+        """The keyword tokens of the catalog entries, read again only when an ingest rewrote the manifest."""
+        try:
+            stamp = self.manifest_path.stat().st_mtime_ns
+        except OSError:
+            return frozenset()
+        if stamp != self._catalog[0]:
+            manifest = self.manifest()
+            entries = manifest.documents.values() if manifest else []
+            self._catalog = (stamp, frozenset(
+                t for e in entries for t in keyword_tokens(" ".join([e["title"], e["issuer"], *e.get("aliases", [])]))))
+        return self._catalog[1]
 
     def rarity(self, term: str) -> float:
         """How rare a keyword token is in the index: log(N / passages holding it) / log(N), 1 when absent.
