@@ -1,5 +1,6 @@
 # `make run`: set up and start the chat (building the index on first run).
 # `make test`: set up with the test and LLM extras and run the tests.
+# `make screenshots`: the browser test that takes the README's and docs/' pictures, saved to docs/images/.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,7 +20,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip check
 	touch $@
 
-.PHONY: setup run test
+.PHONY: setup run test screenshots
 setup: $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -29,3 +30,6 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check assistant app.py tests
 	$(BIN)/mypy assistant app.py
 	$(BIN)/python -m pytest
+
+screenshots: $(VENV)/.installed-test
+	ASSISTANT_SCREENSHOTS=docs/images $(BIN)/python -m pytest tests/test_docs.py -k screenshots

@@ -29,24 +29,36 @@ from assistant import Assistant, Filters, QuestionError, Settings
 from assistant.catalog import CatalogError, load_catalog
 from assistant.exports import answer_markdown, append_feedback, audit_record, feedback_entry
 from assistant.store import IndexUnavailable
-from assistant.views import answer_view, citation_label, passage_view
+from assistant.views import answer_view, citation_label, passage_view, status_view
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "What fines apply to prohibited AI practices under the EU AI Act?",
-    "How much could AI contribute to the global economy by 2030?",
-    "What do the documents say about the digital divide?",
-    "How do the OECD Recommendation and the AI Act differ on transparency?",
+EXAMPLES = [  # (the kind of answer it shows, the question): one of each shape a newcomer should see
+    ("A fact", "What fines apply to prohibited AI practices under the EU AI Act?"),
+    ("A figure", "How much could AI contribute to the global economy by 2030?"),
+    ("A briefing", "What do the documents say about the digital divide?"),
+    ("A comparison", "How do the OECD Recommendation and the AI Act differ on transparency?"),
 ]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SHIPPED_SET = Path(__file__).resolve().parent / "evals" / "governance_qa.jsonl"
 _DOWNLOADS = tempfile.TemporaryDirectory(prefix="assistant-downloads-")  # audit records, eval runs
 CSS = """
-.passage-context { white-space: pre-wrap; max-height: 24em; overflow-y: auto; font-size: 0.92em;
+.passage-context { max-height: 28em; overflow-y: auto; font-size: 0.92em;
                    border-left: 3px solid #ccc; padding-left: 0.6em; }
-.passage-context mark.cited-span { background: #ffe58a; padding: 0 2px; }
+.passage-context h1, .passage-context h2, .passage-context h3, .passage-context h4, .passage-context h5,
+.passage-context h6 { font-size: 1em; font-weight: 700; margin: 0.6em 0 0.2em; }
+.passage-context p, .passage-context ul, .passage-context ol { margin: 0.3em 0; }
+.passage-context table { border-collapse: collapse; margin: 0.4em 0; }
+.passage-context th, .passage-context td { border: 1px solid #ccc; padding: 2px 6px; }
+.passage-context mark.cited-span { display: block; background: #fff1b8; color: inherit; padding: 2px 6px;
+                                    border-left: 3px solid #e0a800; margin: 0.3em 0; }
 .catalog-entry th { text-align: left; padding-right: 1em; font-weight: 600; }
+.passage-context .addresses-assistant { background: #fde2e1; border: 1px dashed #b91c1c; padding: 0 2px; }
+.status-dot { display: inline-block; width: 0.65em; height: 0.65em; border-radius: 50%; margin-right: 0.3em;
+              background: #9ca3af; vertical-align: baseline; }
+.status-dot.status-ready { background: #16a34a; }
+.status-dot.status-loading { background: #f59e0b; }
+.status-dot.status-failed { background: #dc2626; }
 """
 
 
@@ -71,23 +83,13 @@ class IndexBuilder:
                 self.assistant.ingest()
             else:
                 self.assistant.store.check_ready()
-            self.assistant.embed_model.get_query_embedding("warm-up")  # the first question answers at full speed
+            # The question encoder and the stored sentence vectors, loaded now: the first question answers at full speed.
+            self.assistant.embed_model.get_query_embedding("warm-up")
+            self.assistant.store.sentences.lookup(())
         except Exception as exc:  # noqa: BLE001 -- reported in the page; the app keeps serving
             self.error = str(exc)
-            return
         finally:
             self.ready.set()
-        try:
-            log.info("Embedded %d answer sentences and words ahead of the questions", self.assistant.warm_up())
-        except Exception as exc:  # noqa: BLE001 -- only a speed-up: questions embed their sentences themselves
-            log.warning("Could not embed the answer sentences ahead of the questions: %s", exc)
-
-    def status(self) -> str:
-        if not self.ready.is_set():
-            return "⏳ Loading the embedding model and the index (the first start builds it: about a minute)…"
-        if self.error:
-            return f"⚠️ The index could not be opened: {self.error}"
-        return "✅ Ready. Answers quote the indexed documents; click a source to read it in context."
 
 
 def _filters(docs: list[str], issuers: list[str], kinds: list[str], date_from: str, date_to: str) -> Filters:
@@ -218,7 +220,7 @@ class ChatHandlers:
             return "Feedback is recorded for answers."
         path = self.assistant.settings.serve.feedback_path
         append_feedback(path, feedback_entry(record, bool(data.liked), comment or ""))
-        return f"Thank you: your {'👍' if data.liked else '👎'} was saved to {path}."
+        return f"Thank you: your thumbs {'up' if data.liked else 'down'} was saved to {path}."
 
     def evaluate(self, qa_file: str | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 -- Gradio injects progress through this default
         """The Evaluate tab: run a QA set (the shipped one when none is uploaded) and show the run.
@@ -273,8 +275,15 @@ class ChatHandlers:
 
     def status(self) -> tuple[str, Any]:
         """The status line, and the timer that polls it switched off once the index is ready."""
-        text = self.builder.status() if self.builder is not None else "✅ Ready."
-        return text, gr.Timer(active=self.builder is not None and not self.builder.ready.is_set())
+        return self.status_line(), gr.Timer(active=self.builder is not None and not self.builder.ready.is_set())
+
+    def status_line(self) -> str:
+        """Loading, ready or failed (with the reason), as `status_view` shows it."""
+        if self.builder is None:
+            return status_view("ready")
+        if not self.builder.ready.is_set():
+            return status_view("loading")
+        return status_view("failed", self.builder.error) if self.builder.error else status_view("ready")
 
 
 def pick_example(data: gr.SelectData) -> str:
@@ -292,11 +301,11 @@ def build_app(assistant: Assistant, builder: IndexBuilder | None = None) -> gr.B
     with gr.Blocks(title="AI-governance assistant", delete_cache=(3600, 86400)) as app:
         gr.Markdown("## AI-governance assistant\nAnswers quote the governance documents they come from; "
                     "every sentence carries its source.")
-        status_line = gr.Markdown(builder.status() if builder else "✅ Ready.", elem_id="status")
+        status_line = gr.HTML(handlers.status_line(), elem_id="status")
         with gr.Tab("Ask"), gr.Row():
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="Conversation", sanitize_html=True, height=520, elem_id="chat",
-                                  examples=[{"text": q} for q in EXAMPLES],
+                                  examples=[{"text": q, "display_text": f"{kind}: {q}"} for kind, q in EXAMPLES],
                                   placeholder="Ask about the indexed AI-governance documents.")
                 rewritten = gr.Markdown(elem_id="rewritten")
                 with gr.Row():
@@ -315,7 +324,7 @@ def build_app(assistant: Assistant, builder: IndexBuilder | None = None) -> gr.B
                     copy = gr.Textbox(label="Answer with citations (Markdown)", lines=4, buttons=["copy"],
                                       interactive=False, elem_id="copy")
                     audit = gr.DownloadButton("Download audit record (JSON)", visible=False, elem_id="audit")
-                    comment = gr.Textbox(label="Comment for 👍/👎 (optional, then click the thumb on the answer)")
+                    comment = gr.Textbox(label="Comment on an answer (optional; then click thumbs up or down under it)")
                     thanks = gr.Markdown()
             with gr.Column(scale=2):
                 sources = gr.Radio([], label="Sources: click one to read it in context", elem_id="sources")
@@ -327,8 +336,9 @@ def build_app(assistant: Assistant, builder: IndexBuilder | None = None) -> gr.B
                                                    if uploads else "This runs the shipped `evals/governance_qa.jsonl` "
                                                    "(uploads are off: `ASSISTANT_SERVE__UPLOADS=true` turns them on)."))
             with gr.Row():
-                qa_file = gr.File(label="QA set", file_types=[".jsonl", ".csv"], type="filepath", visible=uploads)
-                run = gr.Button("Run evaluation", variant="primary")
+                qa_file = gr.File(label="QA set", file_types=[".jsonl", ".csv"], type="filepath", visible=uploads,
+                                  elem_id="qa-file")
+                run = gr.Button("Run evaluation", variant="primary", elem_id="run-eval")
             run_summary = gr.Markdown(elem_id="eval-summary")
             with gr.Row():
                 charts = [gr.Image(label=label, type="filepath", show_label=True)
@@ -337,8 +347,11 @@ def build_app(assistant: Assistant, builder: IndexBuilder | None = None) -> gr.B
                                   interactive=False, wrap=True, label="Failures")
             run_zip = gr.DownloadButton("Download the run folder (zip)", visible=False)
         with gr.Tab("Documents"):
-            table = gr.Dataframe(headers=["Title", "Issuing body", "Date", "Kind", "Chunks", "Indexed", "Source", "Reuse"],
-                                 interactive=False, wrap=True)
+            gr.Markdown("The documents the assistant answers from, as `corpus/catalog.toml` describes them. *Passages* "
+                        "is how many pieces each is split into for searching. To add one, put the file in `corpus/`, "
+                        "give it a catalog entry and restart (or run `python -m assistant ingest`).")
+            table = gr.Dataframe(headers=["Title", "Issuing body", "Date", "Kind", "Passages", "Indexed", "Source", "Reuse"],
+                                 interactive=False, wrap=True, elem_id="documents")
             refresh = gr.Button("Refresh")
 
         state = gr.State(ChatHandlers.new_state())  # Gradio copies it for each browser session

@@ -94,7 +94,11 @@ class StructureChunker:
         return chunks
 
     def _pack(self, text: str, section: _Section, budget: int) -> list[tuple[int, int]]:
-        """Greedy packing of whole sentences; a sentence over budget is cut at word boundaries."""
+        """Greedy packing of whole sentences; a sentence over budget is cut at word boundaries.
+
+        A page break ends a passage and no sentence overlaps across it: a citation's page is then
+        the page of every word it shows (cleaning has already moved a break that cut a sentence).
+        """
         body = text[section.start : section.end]
         pieces: list[tuple[int, int]] = []
         for s, e in sentence_spans(body):
@@ -103,7 +107,10 @@ class StructureChunker:
         current: list[tuple[int, int]] = []
         for piece in pieces:
             candidate = current + [piece]
-            if current and self.count_tokens(text[candidate[0][0] : piece[1]]) > budget:
+            if current and PAGE_BREAK in text[current[-1][1] : piece[0]]:
+                packed.append((current[0][0], current[-1][1]))
+                candidate = [piece]
+            elif current and self.count_tokens(text[candidate[0][0] : piece[1]]) > budget:
                 packed.append((current[0][0], current[-1][1]))
                 overlap = current[-self.overlap_sentences :] if self.overlap_sentences else []
                 while overlap and self.count_tokens(text[overlap[0][0] : piece[1]]) > budget:
@@ -238,6 +245,9 @@ def _looks_like_heading(line: str, lines: list[re.Match[str]], index: int) -> bo
         return False
     if not line[:1].isupper():
         return False
+    preceding = next((m.group().strip() for m in reversed(lines[:index]) if m.group().strip()), "")
+    if re.fullmatch(BRACKETED_LABEL, preceding):
+        return False  # the value of a field label ("[Format]" over "Hybrid event ..."), not a heading
     following = next((m.group().strip() for m in lines[index + 1 :] if m.group().strip()), "")
     paragraph = len(following.split()) >= 12 and following.endswith((".", "!", "?", ":", ";", "”", '"', ")"))
     return paragraph or bool(re.fullmatch(BRACKETED_LABEL, following))

@@ -20,6 +20,7 @@ import statistics
 from collections import Counter
 from itertools import pairwise
 
+from assistant.chunking import BRACKETED_LABEL
 from assistant.loaders import PAGE_BREAK
 
 MIN_REPEATS = 3
@@ -37,12 +38,22 @@ _SPLIT_DATE = re.compile(rf"(\b\d{{1,2}} (?:{_MONTHS}))[ \t]*\n(?:[ \t]*\n)*\*\*
 # A converter's stamp on its own line ("*Generated on: 2025-08-25 00:08:32*") says when a file was
 # made, not anything the document says; a date question would otherwise be answered with it.
 _STAMP = re.compile(r"^[ \t]*\*?(?:Generated|Converted|Exported) on:[ \t]*[\d:./ -]+\*?[ \t]*$", re.MULTILINE)
-_LIST_OR_HEADING = re.compile(r"^\s*(#{1,6}\s|[-*•➤|]\s|\*\*\d+\.\*\*|\(?[a-z0-9ivx]{1,4}[.)]\s|\d{1,2}:\d{2})")
+_LIST_OR_HEADING = re.compile(
+    rf"^\s*(#{{1,6}}\s|[-*•➤|]\s|\*\*\d+\.\*\*|\(?[a-z0-9ivx]{{1,4}}[.)]\s|\d{{1,2}}:\d{{2}}|{BRACKETED_LABEL}\s*$)"
+)
+# A PDF's bullet, drawn apart from its text: extraction may glue the two ("➤Closing Remarks") or
+# give the glyph back as a control or private-use character (WinAnsiEncoding's 0x7F or 0x95 read
+# raw, the Symbol font's U+F0B7 in Word's PDFs).
+_BULLET = re.compile(r"^[ \t]*([\x7f\x95\uf0b7\uf0a7]|[•➤▪◦‣])[ \t]*(?=\S)", re.MULTILINE)
+_PAGE_BREAK_LINE = re.compile(rf"[ \t]*\n?{PAGE_BREAK}\n?")
+_SENTENCE_END = re.compile(r"[.!?][\"”’')]*(?=\s|$)")
 
 
 def clean_text(text: str) -> str:
     """Apply every cleaning rule, keeping page breaks (form feeds) where they were."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = _PAGE_BREAK_LINE.sub(f"\n{PAGE_BREAK}\n", text)  # a page break stands on a line of its own
+    text = _BULLET.sub(lambda m: (m.group(1) if m.group(1).isprintable() else "•") + " ", text)
     text = _COMMENT.sub("", text)
     text = _STAMP.sub("", text)
     text = _SPLIT_DATE.sub(r"\1 \2.", text)
@@ -150,29 +161,51 @@ def reflow_paragraphs(text: str) -> str:
     one line while lists, headings and one-item-per-line layouts stay as they are. A capitalised
     line continues an unfinished one only in a hard-wrapped document, and only after a full line:
     in a concept note written a paragraph per line, the last aim (no full stop) is followed by a
-    speaker's name, and neither belongs to the other.
+    speaker's name, and neither belongs to the other. A sentence that a page break cuts (its page
+    furniture already dropped) is joined too, and the break moves to the end of that sentence, so
+    the rest of the paragraph keeps its page.
 
     >>> reflow_paragraphs("Develop a strategy for regional partnerships and parliamentary dialogue\\nJo Hironaka")
     'Develop a strategy for regional partnerships and parliamentary dialogue\\nJo Hironaka'
     >>> reflow_paragraphs("The Commission should take note of and collaborate with\\nthe international partners that are working on\\nMetrology and on benchmarks.")
     'The Commission should take note of and collaborate with the international partners that are working on Metrology and on benchmarks.'
+    >>> reflow_paragraphs("The event aims to foster\\n\\f\\ndialogue and cooperation. By bringing\\ntogether experts.")
+    'The event aims to foster dialogue and cooperation.\\n\\x0c\\nBy bringing together experts.'
     """
     lines = text.split("\n")
     width = wrap_width(lines)
     out: list[str] = []
-    for before, line in zip([""] + lines, lines):
+    held: list[str] = []  # page breaks met since the last text line, while its sentence may go on
+    before = ""  # the last text line as it was, before any joining
+    for line in lines:
+        if PAGE_BREAK in line and not line.strip(f" \t{PAGE_BREAK}"):
+            held.append(line)
+            continue
         previous = out[-1] if out else ""
         if (
             line.strip()
             and previous.strip()
-            and PAGE_BREAK not in line + previous
             and not _LIST_OR_HEADING.match(line)
             and not previous.lstrip().startswith("#")
             and _continues(before, line, width)
         ):
-            out[-1] = previous.rstrip() + " " + line.strip()
+            if held:  # the sentence crossed a page break: it ends on this page, the break goes after it
+                end = _SENTENCE_END.search(line)
+                head, line = (line[: end.end()], line[end.end() :]) if end else (line, "")
+                out[-1] = previous.rstrip() + " " + head.strip()
+                if end:
+                    out.extend(held)
+                    held = []
+                    if line.strip():
+                        out.append(line.strip())
+            else:
+                out[-1] = previous.rstrip() + " " + line.strip()
         else:
+            out.extend(held)
+            held = []
             out.append(line)
+        before = line
+    out.extend(held)
     return "\n".join(out)
 
 

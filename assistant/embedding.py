@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +23,8 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode
 from pydantic import PrivateAttr
+
+from assistant.onnx_encoder import OnnxEncoder, exported
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -82,16 +84,20 @@ class SentenceTransformerEmbedding(BaseEmbedding):
     """A LlamaIndex `BaseEmbedding` over a local sentence-transformers model (normalised vectors).
 
     `backend` is "torch" (sentence-transformers itself) or "onnx-int8" (the same model exported
-    and quantized once into `cache_dir`; see `assistant.onnx_encoder`). Vectors asked for through
-    LlamaIndex's query and text methods (questions, answer sentences) are remembered by text, up to
-    `CACHE_SIZE` of them, because the answer stage scores the same passages' sentences question
-    after question.
+    and quantized once into `cache_dir`; see `assistant.onnx_encoder`). Documents are embedded by
+    that backend. Texts asked for through LlamaIndex's query and text methods (questions, answer
+    sentences, words) are looked up first: in the index's stored vectors (`read_stored`), then
+    among the last `CACHE_SIZE` embedded; what is in neither is embedded by the light encoder,
+    the ONNX fp32 export of the torch model when `export_light` has made it, so that answering a
+    question loads neither torch nor sentence-transformers.
     """
 
     model_path: str
     backend: Literal["torch", "onnx-int8"] = "torch"
     cache_dir: Path = Path("indexes") / "models"
     _model: Any = PrivateAttr(default=None)
+    _light: Any = PrivateAttr(default=None)
+    _stored: Callable[[Sequence[str]], dict[str, np.ndarray]] | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _cache: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -106,30 +112,54 @@ class SentenceTransformerEmbedding(BaseEmbedding):
 
     @property
     def model(self) -> Any:
-        """The loaded encoder: a `SentenceTransformer` or an `OnnxInt8Encoder`."""
+        """The documents' encoder: a `SentenceTransformer` or an int8 `OnnxEncoder`."""
         with self._lock:
             if self._model is None:
                 if self.backend == "onnx-int8":
-                    from assistant.onnx_encoder import OnnxInt8Encoder
-
-                    self._model = OnnxInt8Encoder(self.model_path, self.cache_dir)
+                    self._model = OnnxEncoder(self.model_path, self.cache_dir)
                 else:
                     from sentence_transformers import SentenceTransformer
 
                     self._model = SentenceTransformer(self.model_path, device="cpu")
             return self._model
 
-    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Normalised vectors for `texts`, in one call so the encoder batches them by length."""
-        if self.backend == "onnx-int8":
+    @property
+    def light_model(self) -> Any:
+        """The encoder for question-time texts: the fp32 ONNX export when the torch backend has one.
+
+        A process that has loaded torch already (an ingest, a test session) keeps using it.
+        """
+        if self.backend != "torch":
+            return self.model
+        with self._lock:
+            if self._light is None and self._model is None and exported(self.model_path, self.cache_dir, quantized=False):
+                self._light = OnnxEncoder(self.model_path, self.cache_dir, quantized=False)
+        return self._light or self.model
+
+    def export_light(self) -> None:
+        """Make the light encoder's file once (torch backend), while torch is loaded for an ingest anyway."""
+        if self.backend == "torch" and not exported(self.model_path, self.cache_dir, quantized=False):
+            OnnxEncoder(self.model_path, self.cache_dir, quantized=False)
+
+    def read_stored(self, lookup: Callable[[Sequence[str]], dict[str, np.ndarray]]) -> None:
+        """Take the vectors `lookup` holds (the index's `SentenceVectors.lookup`) instead of embedding them."""
+        self._stored = lookup
+
+    def encode(self, texts: list[str], show_progress: bool = False, light: bool = False) -> np.ndarray:
+        """Normalised vectors for `texts`, in one call so the encoder batches them by length.
+
+        `light`: with the question-time encoder (see `light_model`), not the documents' one.
+        """
+        model = self.light_model if light else self.model
+        if isinstance(model, OnnxEncoder):
             if not show_progress:
-                return self.model.encode(texts)
+                return model.encode(texts)
             from tqdm import tqdm
 
-            with tqdm(total=len(texts), desc="Embedding", unit="chunk") as bar:
-                return self.model.encode(texts, progress=bar.update)
+            with tqdm(total=len(texts), desc="Embedding", unit="text") as bar:
+                return model.encode(texts, progress=bar.update)
         return np.asarray(
-            self.model.encode(
+            model.encode(
                 texts,
                 batch_size=self.embed_batch_size,
                 normalize_embeddings=True,
@@ -143,9 +173,11 @@ class SentenceTransformerEmbedding(BaseEmbedding):
             known = {t: self._cache[t] for t in texts if t in self._cache}
             for text in known:
                 self._cache.move_to_end(text)
+        if self._stored is not None:
+            known.update(self._stored([t for t in texts if t not in known]))
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
-            fresh = dict(zip(missing, self.encode(missing)))
+            fresh = dict(zip(missing, self.encode(missing, light=True)))
             with self._cache_lock:
                 self._cache.update(fresh)
                 while len(self._cache) > CACHE_SIZE:

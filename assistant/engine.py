@@ -23,18 +23,18 @@ from typing import Any
 
 from llama_index.core.llms import LLM
 from llama_index.core.query_engine import RetrieverQueryEngine
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from assistant.answering import AnswerDraft, CitedAnswerSynthesizer
 from assistant.briefing import DocumentEvidence, answer_text, compose
 from assistant.conversation import is_follow_up, rewrite_follow_up, rewrite_with_llm
-from assistant.embedding import CACHE_SIZE, SentenceTransformerEmbedding, resolve_model_path
-from assistant.evidence import Evidence, RefusalModel, measure, passage_text, words
+from assistant.embedding import SentenceTransformerEmbedding, resolve_model_path
+from assistant.evidence import Evidence, RefusalModel, measure
 from assistant.ingestion import IngestSummary, ingest
 from assistant.llms import build_llm
 from assistant.planning import Plan, documents_named, make_plan
 from assistant.prompts import CANNOT_ANSWER
-from assistant.reranking import SentenceRerank, answer_sentences, in_context, score_sentences
+from assistant.reranking import SentenceRerank, score_sentences
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.settings import Settings
 from assistant.store import ChunkStore, IndexUnavailable, Manifest
@@ -87,12 +87,14 @@ class Assistant:
     @cached_property
     def embed_model(self) -> SentenceTransformerEmbedding:
         embedding = self.settings.embedding
-        return SentenceTransformerEmbedding(
+        embedder = SentenceTransformerEmbedding(
             resolve_model_path(embedding.model),
             embed_batch_size=embedding.batch_size,
             backend=embedding.backend,
             cache_dir=self.settings.index_dir / "models",
         )
+        embedder.read_stored(self.store.sentences.lookup)  # the passages' sentences and words, embedded at ingest
+        return embedder
 
     @cached_property
     def store(self) -> ChunkStore:
@@ -113,29 +115,10 @@ class Assistant:
         return {"embedding": self.settings.embedding.label(), "llm": f"{llm.backend}:{name[llm.backend]}".rstrip(":")}
 
     def ingest(self, rebuild: bool = False, show_progress: bool = False) -> IngestSummary:
-        return ingest(self.settings, self.embed_model, self.store, rebuild=rebuild, show_progress=show_progress)
-
-    def warm_up(self, sentences: int = CACHE_SIZE) -> int:
-        """Embed the indexed passages' answer sentences and words ahead of the questions; returns how many.
-
-        The rerank and answer stages score every sentence of the fused passages against the
-        question, each in two readings (see `reranking.score_sentences`), and the evidence looks
-        for the question's words among the best passages' words (`evidence.closeness`). With their
-        vectors remembered, a question costs one encoder call (for itself) instead of one over a few
-        hundred readings. The app runs this in the background once it serves; up to `sentences`
-        texts are kept (the cache's size), the sentences first.
-        """
-        texts: dict[str, None] = {}
-        vocabulary: dict[str, None] = {}  # each word alone, as `evidence.closeness` embeds it
-        for chunk in self.store.chunks():
-            for sentence in answer_sentences(chunk.text, chunk.metadata.get("title", "")):
-                texts[in_context(sentence, chunk.metadata)] = None  # the two readings `score_sentences` embeds
-                texts[sentence] = None
-            vocabulary.update(dict.fromkeys(words(passage_text(NodeWithScore(node=TextNode(text=chunk.text, metadata=chunk.metadata))))))
-        batch = (list(texts) + list(vocabulary))[:sentences]
-        for start in range(0, len(batch), 256):  # short calls, so that questions asked meanwhile interleave
-            self.embed_model.get_text_embedding_batch(batch[start:start + 256])
-        return len(batch)
+        """Bring the index in line with the corpus; also makes the light question encoder once (see `embedding`)."""
+        summary = ingest(self.settings, self.embed_model, self.store, rebuild=rebuild, show_progress=show_progress)
+        self.embed_model.export_light()
+        return summary
 
     def documents(self) -> list[dict[str, Any]]:
         """The indexed documents, with chunk counts and when each was indexed."""

@@ -1,5 +1,8 @@
 """Ingestion: corpus files -> load -> clean -> chunk -> embed -> store, incremental by content hash.
 
+Each chunk is embedded whole for retrieval, and its sentences and words one by one for the
+question path (`question_texts`), so that a question embeds nothing but itself.
+
 The clean and chunk stages run as LlamaIndex transformations inside an `IngestionPipeline`, with
 our embedding model as its last step; loading, hashing and storing are ours, because skipping
 unchanged files, replacing changed ones and forgetting removed ones must also keep the keyword
@@ -17,21 +20,24 @@ import logging
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.node_parser import NodeParser
-from llama_index.core.schema import BaseNode, Document, MetadataMode, TextNode, TransformComponent
+from llama_index.core.schema import BaseNode, Document, MetadataMode, NodeWithScore, TextNode, TransformComponent
 
 from assistant.catalog import CATALOG_FILE, DocumentInfo, load_catalog, uncatalogued
 from assistant.chunking import StructureChunker, embed_prefix
 from assistant.cleaning import clean_text
 from assistant.embedding import SentenceTransformerEmbedding, TokenCounter
+from assistant.evidence import passage_text, words
 from assistant.loaders import SUPPORTED, LoadError, load_text
+from assistant.reranking import answer_sentences, in_context
 from assistant.settings import Settings
 from assistant.store import ChunkStore, Manifest
 
@@ -104,6 +110,7 @@ class IngestSummary:
     documents: int = 0
     chunks: int = 0
     embedded: int = 0
+    readings: int = 0  # sentences and words embedded for the question path (see `question_texts`)
     skipped: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -113,6 +120,7 @@ class IngestSummary:
             "documents": self.documents,
             "chunks": self.chunks,
             "embedded": self.embedded,
+            "readings": self.readings,
             "skipped": self.skipped,
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
@@ -187,6 +195,7 @@ def ingest(
         for key in removed:
             store.delete_document(manifest.documents.pop(key)["doc_id"])
         swept = _sweep_orphans(store, manifest)
+        summary.readings = _store_readings(manifest, store, embed_model, show_progress)
         wrote = bool(to_embed or removed or swept or rebuild)
         if wrote:
             store.settle()
@@ -273,6 +282,51 @@ def _store(
             "indexed_at": now,
         }
         stored += len(doc_nodes)
+    return stored
+
+
+def question_texts(text: str, metadata: Mapping[str, Any]) -> list[str]:
+    """What answering a question embeds of a passage: each answer sentence in its two readings, each word alone.
+
+    The readings are those `reranking.score_sentences` compares with the question, the words those
+    `evidence.closeness` compares with its words; stored at ingest, they are looked up, not embedded.
+
+    >>> question_texts("Fines apply to providers.", {"title": "Act", "heading": "Penalties"})
+    ['Penalties: Fines apply to providers.', 'Fines apply to providers.', 'act', 'apply', 'fines', 'penalties', 'providers', 'to']
+    """
+    readings = []
+    for sentence in answer_sentences(text, metadata.get("title", "")):
+        readings += [in_context(sentence, metadata), sentence]
+    passage = NodeWithScore(node=TextNode(text=text, metadata=dict(metadata)))
+    return list(dict.fromkeys(readings + words(passage_text(passage))))
+
+
+def _store_readings(manifest: Manifest, store: ChunkStore, embed_model: SentenceTransformerEmbedding,
+                    show_progress: bool) -> int:
+    """Embed and store the `question_texts` of every listed document whose version has none; returns how many.
+
+    Those are the documents this ingest embedded, and any an earlier one left without them (an
+    index made before they were stored, an ingest interrupted between the two). Their chunks are
+    read back from the store, documents of about `SLICE_CHARS` together: one encoder call each.
+    """
+    lacking = [e for e in manifest.documents.values() if not store.sentences.holds(e["doc_id"], e["sha256"])]
+    stored = 0
+    group: list[dict[str, Any]] = []
+    for position, entry in enumerate(lacking):
+        group.append(entry)
+        if position + 1 < len(lacking) and sum(int(e["chunks"]) for e in group) < SLICE_CHARS // 500:
+            continue  # about 500 characters a chunk
+        texts: dict[str, list[str]] = {e["doc_id"]: [] for e in group}
+        for chunk in store.chunks(doc_ids=list(texts)):
+            texts[chunk.metadata["doc_id"]] += question_texts(chunk.text, chunk.metadata)
+        distinct = list(dict.fromkeys(text for doc_texts in texts.values() for text in doc_texts))
+        vectors = embed_model.encode(distinct, show_progress) if distinct else np.zeros((0, 0))
+        row = {text: i for i, text in enumerate(distinct)}
+        for e in group:
+            own = list(dict.fromkeys(texts[e["doc_id"]]))
+            store.sentences.write(e["doc_id"], e["sha256"], own, vectors[[row[t] for t in own]])
+        stored += len(distinct)
+        group = []
     return stored
 
 

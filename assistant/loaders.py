@@ -1,16 +1,20 @@
 """Load stage: turn a corpus file into plain text, keeping page boundaries.
 
 Each format becomes text with markdown-style `#` headings where the format marks them (so the
-chunker finds structure the same way everywhere) and form feeds (`\\f`) between PDF pages (so page
-numbers survive cleaning and chunking). A file that cannot be read raises `LoadError` with a reason
-a person can act on; ingestion skips it and reports the reason. Corpus files are untrusted input:
-a hostile or broken file must end in `LoadError`, never in a crash or an ingest that runs for hours.
+chunker finds structure the same way everywhere), a DOCX table as `| a | b |` rows in reading
+order, and form feeds (`\\f`) between PDF pages (so page numbers survive cleaning and chunking).
+A DOCX has no fixed pages (they depend on how it is rendered), so its passages carry none; its
+running headers and footers live outside the body and are never read. A file that cannot be read
+raises `LoadError` with a reason a person can act on; ingestion skips it and reports the reason.
+Corpus files are untrusted input: a hostile or broken file must end in `LoadError`, never in a
+crash or an ingest that runs for hours.
 """
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 PAGE_BREAK = "\f"
 SUPPORTED = (".txt", ".md", ".pdf", ".docx", ".html", ".htm")
@@ -84,13 +88,31 @@ def _docx_text(path: Path) -> str:
         document = docx.Document(str(path))
     except Exception as exc:  # python-docx raises many unrelated types for broken packages
         raise LoadError(f"corrupt DOCX ({exc.__class__.__name__}: {exc})") from exc
+    from docx.oxml.ns import qn
+    from docx.table import Table
+
+    for page_break in [br for br in document.element.body.iter(qn("w:br")) if br.get(qn("w:type")) == "page"]:
+        # python-docx reads a page break as nothing, gluing the words on either side of it together
+        space = page_break.makeelement(qn("w:t"), {"{http://www.w3.org/XML/1998/namespace}space": "preserve"})
+        space.text = " "
+        page_break.getparent().replace(page_break, space)
     lines = []
-    for paragraph in document.paragraphs:
-        style = paragraph.style.name if paragraph.style is not None else ""
+    for block in document.iter_inner_content():  # paragraphs and tables in document order
+        if isinstance(block, Table):
+            lines.append("\n".join(_docx_row(row.cells) for row in block.rows))
+            continue
+        style = block.style.name if block.style is not None else ""
         level = style.removeprefix("Heading ").strip()
         prefix = "#" * int(level) + " " if style.startswith("Heading ") and level.isdigit() else ""
-        lines.append(prefix + paragraph.text)
+        lines.append(prefix + block.text)
     return "\n\n".join(lines)
+
+
+def _docx_row(cells: list[Any]) -> str:
+    """A table row as `| a | b |`, its cells in order; a merged cell, which python-docx repeats, once."""
+    texts = [" ".join(cell.text.split()) for index, cell in enumerate(cells)
+             if index == 0 or cell._tc is not cells[index - 1]._tc]
+    return "| " + " | ".join(texts) + " |"
 
 
 def html_to_text(markup: str) -> str:

@@ -111,9 +111,27 @@ def summarise(items: Sequence[Item], records: Sequence[Record]) -> dict[str, flo
     metrics["false_refusal_rate"] = _ratio(sum(r["refused"] for _, r in answerable), len(answerable))
     grounded = [grounded_sentences(r) for r in records]
     metrics["groundedness"] = _ratio(sum(g for g, _ in grounded), sum(n for _, n in grounded))
+    paged = [(q, r) for q, r in answerable if q.get("expected_pages") and not r["refused"]]
+    metrics["page_accuracy"] = _ratio(sum(cites_expected_page(q, r) for q, r in paged), len(paged))
     metrics.update(wording_figures(items, records))
     metrics.update(coverage_figures(items, records))
     return metrics
+
+
+def cites_expected_page(item: Item, record: Record) -> bool:
+    """Whether the answer cites a passage of a document in `expected_pages` on one of its expected pages.
+
+    A citation's page is the page its passage starts on (a passage never spans a page break), so
+    this checks that a reader following "p. N" finds the evidence there.
+
+    >>> item = {"expected_pages": {"unu": [3]}}
+    >>> cites_expected_page(item, {"citations": [{"doc_id": "unu", "page": 2}, {"doc_id": "unu", "page": 3}]})
+    True
+    >>> cites_expected_page(item, {"citations": [{"doc_id": "eu", "page": 3}]})
+    False
+    """
+    expected = item.get("expected_pages", {})
+    return any(c.get("page") in expected.get(c.get("doc_id"), ()) for c in record["citations"])
 
 
 def wording_figures(items: Sequence[Item], records: Sequence[Record]) -> dict[str, float | None]:
@@ -174,7 +192,8 @@ def latency(records: Sequence[Record]) -> dict[str, dict[str, float | None]]:
     return {stage: percentiles([r["timings_ms"][stage] for r in records]) for stage in ("retrieve", "answer", "total")}
 
 
-BREAKDOWN_METRICS = ("hit@5", "mrr", "answer_accuracy", "refusal_recall", "false_refusal_rate", "document_coverage")
+BREAKDOWN_METRICS = ("hit@5", "mrr", "answer_accuracy", "refusal_recall", "false_refusal_rate", "document_coverage",
+                     "page_accuracy")
 
 
 def breakdown(items: Sequence[Item], records: Sequence[Record], groups: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Any]]:

@@ -1,16 +1,19 @@
-"""The `onnx-int8` embedding backend: the same sentence-transformers model, exported and quantized.
+"""The same sentence-transformers model exported to ONNX: the `onnx-int8` backend, and the light query encoder.
 
-Why: on a CPU with AVX-512 VNNI, int8 matrix products run about twice as fast as torch fp32, and
-neither torch nor sentence-transformers is loaded once the model file exists. A naive
-quantization (one scale per weight tensor) moved MiniLM's vectors to a mean cosine of about 0.96
-from the fp32 ones; one scale per output channel keeps them at about 0.994, and on the shipped QA
-set retrieval is as good as with fp32 (benchmarks/README.md has the figures).
+Two files are made from the model, each once, with `torch.onnx` (the TorchScript exporter, which
+needs no extra package), and cached under the index folder's `models/`: nothing is downloaded.
+The exported graph holds the whole sentence-transformers pipeline, pooling and normalisation
+included, so a file alone gives the vectors of `SentenceTransformer.encode`, through onnxruntime
+and the tokenizer: neither torch nor sentence-transformers is loaded.
 
-The model is exported once with `torch.onnx` (the TorchScript exporter, which needs no extra
-package), quantized with onnxruntime's own dynamic quantizer (`onnx` is its only need), and cached
-under the index folder's `models/`: nothing is downloaded. The exported graph holds the whole
-sentence-transformers pipeline, pooling and normalisation included, so the file alone gives the
-same vectors as `SentenceTransformer.encode`.
+- int8 (the `onnx-int8` backend): on a CPU with AVX-512 VNNI, int8 matrix products run about
+  twice as fast as torch fp32. A naive quantization (one scale per weight tensor) moved MiniLM's
+  vectors to a mean cosine of about 0.96 from the fp32 ones; one scale per output channel keeps
+  them at about 0.994, and on the shipped QA set retrieval is as good as with fp32
+  (benchmarks/README.md has the figures). Quantized with onnxruntime's own dynamic quantizer.
+- fp32 (the `torch` backend's questions): the torch model's own weights, so its vectors agree
+  with torch's to rounding (tests/test_embedding.py). Made at ingest, when torch is loaded
+  anyway; a question then costs onnxruntime, not the seven seconds of importing torch.
 """
 
 from __future__ import annotations
@@ -34,18 +37,18 @@ RECIPE_VERSION = 1
 BATCH_SIZE = 8  # small batches pad less; measured fastest for int8 on this CPU
 
 
-def cached_model_file(model_path: str, cache_dir: Path) -> Path:
-    """Where the quantized model for `model_path` lives: named by the model's files and the recipe."""
+def cached_model_file(model_path: str, cache_dir: Path, quantized: bool = True) -> Path:
+    """Where the exported model for `model_path` lives: named by the model's files, the recipe and its precision."""
     folder = Path(model_path)
     fingerprint = [model_path, RECIPE_VERSION]
     if folder.is_dir():
         fingerprint += sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in folder.iterdir() if p.is_file())
     digest = hashlib.sha256(json.dumps(fingerprint).encode()).hexdigest()[:12]
-    return cache_dir / f"{folder.name or 'model'}-{digest}-int8.onnx"
+    return cache_dir / f"{folder.name or 'model'}-{digest}-{'int8' if quantized else 'fp32'}.onnx"
 
 
-def export_int8(model_path: str, target: Path) -> None:
-    """Export the sentence-transformers model to ONNX and quantize its weights per channel.
+def export_onnx(model_path: str, target: Path, quantized: bool) -> None:
+    """Export the sentence-transformers model to ONNX, quantizing its weights per channel if `quantized`.
 
     Written to a temporary name and renamed, so that an interrupted export leaves no half file.
     """
@@ -87,13 +90,14 @@ def export_int8(model_path: str, target: Path) -> None:
                 input_names=names, output_names=["embedding"],
                 dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "embedding": {0: "batch"}},
             )
-        root.setLevel(logging.ERROR)  # it advises pre-processing, which changed nothing here
-        quantize_dynamic(
-            str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
-            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
+        if quantized:
+            root.setLevel(logging.ERROR)  # it advises pre-processing, which changed nothing here
+            quantize_dynamic(
+                str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
+                extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
         target.with_suffix(".json").write_text(json.dumps({"inputs": names, "max_length": model.max_seq_length}))
-        os.replace(int8, target)
+        os.replace(int8 if quantized else fp32, target)
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
@@ -101,20 +105,26 @@ def export_int8(model_path: str, target: Path) -> None:
         int8.unlink(missing_ok=True)
 
 
-class OnnxInt8Encoder:
-    """Normalised sentence vectors from the cached int8 model, exporting it on first use."""
+def exported(model_path: str, cache_dir: Path, quantized: bool) -> bool:
+    """Whether the model is exported at that precision already."""
+    file = cached_model_file(model_path, cache_dir, quantized)
+    return file.exists() and file.with_suffix(".json").exists()
+
+
+class OnnxEncoder:
+    """Normalised sentence vectors from the cached int8 or fp32 model, exporting it on first use."""
 
     _export_lock = threading.Lock()
 
-    def __init__(self, model_path: str, cache_dir: Path) -> None:
+    def __init__(self, model_path: str, cache_dir: Path, quantized: bool = True) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
-        self.file = cached_model_file(model_path, cache_dir)
+        self.file = cached_model_file(model_path, cache_dir, quantized)
         with self._export_lock:
-            if not self.file.exists() or not self.file.with_suffix(".json").exists():
+            if not exported(model_path, cache_dir, quantized):
                 log.warning("Exporting %s to %s (once; about a minute)", model_path, self.file)
-                export_int8(model_path, self.file)
+                export_onnx(model_path, self.file, quantized)
         shape = json.loads(self.file.with_suffix(".json").read_text())
         self.inputs: list[str] = shape["inputs"]
         self.tokenizer = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))

@@ -4,8 +4,9 @@ One object per line (see evals/README.md): `id`, `question`, `evidence` (verbati
 retrieval must surface), `must_include` (strings of which one must appear in a correct answer),
 optional `reference_answer`, `answerable` (default true), `tags`, `split` (`dev` or `test`),
 `paraphrase_of` (the id of the question this one rewords), `history` (the earlier questions of a
-chat, for a follow-up) and `expected_documents` (document id -> quotes, for a question whose answer
-spans documents). Other keys are kept (the chat's feedback lines carry a verdict and a comment), so
+chat, for a follow-up), `expected_documents` (document id -> quotes, for a question whose answer
+spans documents) and `expected_pages` (document id -> the pages of a paged document, a PDF, where
+the evidence stands). Other keys are kept (the chat's feedback lines carry a verdict and a comment), so
 a reviewed feedback line is a test case.
 
 Evaluators who keep RAGAS sets use them as they are: `user_input`, `reference` and
@@ -45,6 +46,10 @@ def _string_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _page_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(type(p) is int and p >= 1 for p in value)
+
+
 SPLITS = ("dev", "test")
 _CHECKS: dict[str, tuple[bool, Any, str]] = {
     # field: (required, check, what it must be)
@@ -60,6 +65,8 @@ _CHECKS: dict[str, tuple[bool, Any, str]] = {
     "history": (False, _string_list, "a list of strings"),
     "expected_documents": (False, lambda v: isinstance(v, dict) and all(_string_list(q) for q in v.values()),
                            "an object of document id -> list of quotes"),
+    "expected_pages": (False, lambda v: isinstance(v, dict) and v and all(_page_list(p) for p in v.values()),
+                       "an object of document id -> list of page numbers (from 1)"),
 }
 
 

@@ -32,7 +32,7 @@ from assistant.chunking import BRACKETED_LABEL, defined_terms
 from assistant.embedding import SentenceTransformerEmbedding
 from assistant.questions import asked_kind, question_terms, said_terms, states_kind
 from assistant.retrieval import asked_definitions
-from assistant.sentences import split_sentences
+from assistant.sentences import addresses_assistant, split_sentences
 from assistant.store import keyword_tokens
 
 _LEADING_NUMBER = re.compile(r"^[-*•➤\s]*(?:\(?\d{1,3}[.)]\s+)?")
@@ -124,9 +124,11 @@ def answer_sentences(text: str, title: str) -> list[str]:
     previous = (-1, "")  # the last sentence kept, and its position
     fragment = ""  # a line too short to stand alone: an agenda's time, a label
     for position, clean in enumerate(sentences):
-        if raw[position].startswith("#") or clean in (title, ""):
+        # A heading or the title line names a topic, a rule line (---) nothing, and a planted instruction
+        # ("Ignore all previous instructions ...") speaks to the assistant: none of them answers.
+        if raw[position].startswith("#") or clean in (title, "") or addresses_assistant(clean):
             fragment = ""
-            continue  # a heading or the title line names a topic, a rule line (---) nothing; neither answers
+            continue
         clean = f"{fragment} {clean}".strip()
         if clean.endswith(":"):  # "... shall:" says nothing without the list it introduces
             clean = _with_list(clean, sentences[position + 1 :])

@@ -27,8 +27,8 @@ from pydantic_settings import (
 
 # Bumped whenever cleaning or chunking rules change, so that an index built by older rules is
 # recognised as stale (it is part of the index's settings hash).
-CLEANING_VERSION = 5
-CHUNKING_VERSION = 9
+CLEANING_VERSION = 6
+CHUNKING_VERSION = 10
 
 
 class _Group(BaseModel):
@@ -192,7 +192,7 @@ class ServeSettings(_Group):
 
 
 class Settings(BaseSettings):
-    """Everything configurable, in one place; see the README's settings table."""
+    """Everything configurable, in one place; see the settings table in docs/settings.md."""
 
     model_config = SettingsConfigDict(
         env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="forbid"
@@ -250,7 +250,7 @@ class Settings(BaseSettings):
 
 
 def settings_table() -> str:
-    """The README's settings table, generated from the fields so the two cannot drift apart."""
+    """The settings table of docs/settings.md, generated from the fields so the two cannot drift apart."""
     rows = ["| environment variable | default | meaning |", "| --- | --- | --- |"]
 
     def walk(model: type[BaseModel], prefix: str) -> None:

@@ -3,6 +3,7 @@
 Layout of `index_dir`:
     chroma/          Chroma's PersistentClient (absent when a Chroma server URL is set)
     keyword/         the BM25 index and the chunk ids and filter fields it covers
+    sentences/       the vectors of each document's sentences and words (see `sentence_vectors`)
     manifest.json    the settings that shaped the index, and each document's content hash
 
 The manifest is written last and atomically, after Chroma and the keyword index, so an ingest
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 from nltk.stem.porter import PorterStemmer
 
+from assistant.sentence_vectors import SentenceVectors
 from assistant.settings import Settings
 from assistant.wording import normalise
 
@@ -127,7 +129,7 @@ class KeywordIndex:
 
 
 class ChunkStore:
-    """Chroma collection + BM25 keyword index, opened against the settings that must match.
+    """Chroma collection + BM25 keyword index + sentence vectors, opened against the settings that must match.
 
         >>> store = ChunkStore(Settings(index_dir="/tmp/example-index"))  # doctest: +SKIP
         >>> store.dense_search(query_vector, k=5)                           # doctest: +SKIP
@@ -138,6 +140,7 @@ class ChunkStore:
         self.dir = Path(settings.index_dir)
         self.manifest_path = self.dir / "manifest.json"
         self.keyword_dir = self.dir / "keyword"
+        self.sentences = SentenceVectors(self.dir / "sentences", self.manifest_path)
         self._client: Any = None
         self._collection: Any = None
         self._opening = threading.RLock()  # two threads opening Chroma at once break its client
@@ -275,6 +278,7 @@ class ChunkStore:
             )
 
     def delete_document(self, doc_id: str) -> None:
+        self.sentences.delete(doc_id)
         self.collection.delete(where={"doc_id": doc_id})
 
     def clear(self) -> None:
@@ -290,6 +294,7 @@ class ChunkStore:
         self._drop(COLLECTION)
         self._drop(_COMPACTED)
         self._remove(stale)
+        self.sentences.clear()
 
     def _segment_dirs(self) -> list[Path]:
         """The folders of the vector indexes in a local Chroma folder (this store's alone)."""
@@ -535,7 +540,8 @@ class ChunkStore:
 
         Chunks record their character span in the cleaned document, so laying a document's chunks
         at their offsets rebuilds its text around any passage (gaps, such as heading lines, become
-        line breaks) without keeping a second copy of every document.
+        line breaks) without keeping a second copy of every document. A PDF passage is shown within
+        its page: only chunks of the same page are laid around it.
         """
         stored = self.get([chunk_id])
         if not stored:
@@ -543,7 +549,10 @@ class ChunkStore:
         chunk = stored[0]
         start, end = int(chunk.metadata["start"]), int(chunk.metadata["end"])
         window = (max(0, start - chars), end + chars)
-        found = self.collection.get(where={"doc_id": chunk.metadata["doc_id"]}, include=["documents", "metadatas"])
+        where: dict[str, Any] = {"doc_id": chunk.metadata["doc_id"]}
+        if chunk.metadata.get("page"):
+            where = {"$and": [where, {"page": chunk.metadata["page"]}]}
+        found = self.collection.get(where=where, include=["documents", "metadatas"])
         text = ["\n"] * (window[1] - window[0])
         for piece, meta in zip(found["documents"], found["metadatas"]):
             lo, hi = max(int(meta["start"]), window[0]), min(int(meta["end"]), window[1])
@@ -555,13 +564,15 @@ class ChunkStore:
         after = joined[end - window[0] :].rstrip("\n")
         return before, chunk, after
 
-    def chunks(self, page: int = 1000) -> Iterator[StoredChunk]:
-        """Every stored chunk, a page at a time: Chroma on disk cannot return 100,000 in one call.
+    def chunks(self, page: int = 1000, doc_ids: Sequence[str] = ()) -> Iterator[StoredChunk]:
+        """Every stored chunk (of `doc_ids` only, if given), a page at a time.
 
-        (Its SQLite query runs out of variables: "too many SQL variables".)
+        Chroma on disk cannot return 100,000 in one call (its SQLite query runs out of variables:
+        "too many SQL variables").
         """
+        where = {"doc_id": {"$in": list(doc_ids)}} if doc_ids else None
         for offset in itertools.count(0, page):
-            found = self.collection.get(limit=page, offset=offset, include=["documents", "metadatas"])
+            found = self.collection.get(limit=page, offset=offset, where=where, include=["documents", "metadatas"])
             yield from (StoredChunk(i, t, m, 0.0) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"]))
             if len(found["ids"]) < page:
                 return

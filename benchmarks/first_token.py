@@ -57,7 +57,6 @@ def main(argv: list[str] | None = None) -> None:
         llm = Assistant(extractive.settings.model_copy(update={"llm": extractive.settings.llm.model_copy(
             update={"backend": "llama-cpp"})}))
         llm.embed_model = extractive.embed_model  # one loaded embedding model, one sentence cache
-        extractive.warm_up()
         for assistant in (extractive, llm):
             first_token_s(assistant, asked[0])  # loads the models
         # A refused question never reaches the LLM (the evidence is judged first), so it is left out.
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         timings = {name: [first_token_s(a, q) for q in answered]
                    for name, a in (("extractive", extractive), ("llama.cpp", llm))}
     print(f"{len(answered)} of {len(asked)} questions answered (the rest are refused before any LLM call), "
-          "after one warm-up; the answer sentences embedded ahead, as the app does\n")
+          "after one warm-up; the answer sentences embedded at ingest\n")
     print(table(["answer", "first token p50 s", "p95 s", "whole answer p50 s", "p95 s"], [
         [name, f"{percentile([f for f, _ in t], 50):.2f}", f"{percentile([f for f, _ in t], 95):.2f}",
          f"{percentile([w for _, w in t], 50):.2f}", f"{percentile([w for _, w in t], 95):.2f}"]

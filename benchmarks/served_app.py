@@ -78,10 +78,10 @@ class ServedApp:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def wait_idle(self, quiet_s: float = 3.0, timeout_s: float = 600.0) -> float:
-        """Wait until the server has used almost no CPU for `quiet_s` (its background warm-up is done).
+        """Wait until the server has used almost no CPU for `quiet_s` (its background start-up is done).
 
-        Returns the seconds waited. The app embeds every answer sentence in the background once it
-        serves; memory measured before that ends would count the warm-up as growth.
+        Returns the seconds waited. The app opens the index and loads the question encoder in the
+        background once it serves; memory measured before that ends would count the start-up as growth.
         """
         began = time.perf_counter()
         while time.perf_counter() - began < timeout_s:

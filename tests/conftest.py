@@ -95,9 +95,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     made: list[list[str]] = []
     original = SentenceTransformerEmbedding.encode
 
-    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def counted(self: SentenceTransformerEmbedding, texts: list[str], show_progress: bool = False,
+                light: bool = False) -> np.ndarray:
         made.append(list(texts))
-        return original(self, texts, show_progress)
+        return original(self, texts, show_progress, light)
 
     monkeypatch.setattr(SentenceTransformerEmbedding, "encode", counted)
     return made

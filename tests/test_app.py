@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ def test_answer_streams_then_lists_sources_copy_and_audit(assistant: Assistant) 
     assert reply(outputs[0]) == "Searching the documents…"
     final = outputs[-1]
     assert "EUR 35 000 000" in reply(final) and "**[1]**" in reply(final) and "**Sources**" in reply(final)
+    assert "**[1]** *(Article 99 &gt; 3)*" in reply(final)  # the quoted sentence says where it stands
     labels = [label for label, _ in final[4]["choices"]]
     assert labels[0].startswith("[1] Regulation (EU) 2024/1689") and "Article 99" in labels[0]
     assert "[^1]" in final[5] and "[^1]: *Regulation (EU) 2024/1689" in final[5]
@@ -64,7 +66,8 @@ def test_refusal_names_documents_and_offers_nearest_passages(assistant: Assistan
     handlers = ChatHandlers(assistant)
     final = turn(handlers, "What did the FIFA World Cup committee decide about stadium AI cameras?", handlers.new_state())[-1]
     assert "do not answer this question" in reply(final) and "Documents searched" in reply(final)
-    assert "**Nearest passages**" in reply(final)
+    assert "**Nearest passages**" in reply(final) and "\n> " in reply(final)  # each passage quoted as Markdown
+    assert "###" not in reply(final)  # a heading shows as a heading, not as its Markdown
     assert final[4]["choices"] and all(label.startswith("nearest ") for label, _ in final[4]["choices"])
 
 
@@ -105,6 +108,25 @@ def test_which_documents_lists_the_documents_that_raise_the_point(assistant: Ass
     assert record["plan"]["shape"] == "which-documents"
     assert [g["doc_id"] for g in record["groups"]] == ["cpa-module-2026"], record["answer"]  # the only one that does
     assert "UNESCO" in record["answer"] and all(len(g["sentences"]) == 1 for g in record["groups"])
+
+
+def test_example_questions_show_a_fact_a_briefing_and_a_comparison(assistant: Assistant) -> None:
+    shapes = {assistant.ask(question)["plan"]["shape"] for _, question in app.EXAMPLES}
+    assert shapes >= {"fact", "briefing", "comparison"}
+
+
+def test_no_icon_needs_an_emoji_font(assistant: Assistant) -> None:
+    """Emoji show as empty boxes where the browser has no emoji font: the page uses words and CSS."""
+    emoji = re.compile("[\u2600-\u27bf\U0001f300-\U0001faff]")
+    builder = app.IndexBuilder(assistant)  # never started: loading
+    handlers = ChatHandlers(assistant, builder)
+    shown = [handlers.status_line()]
+    builder.error = "no index"
+    builder.ready.set()
+    shown.append(handlers.status_line())
+    shown += [ChatHandlers(assistant).status_line(), json.dumps(build_app(assistant).config, ensure_ascii=False, default=str)]
+    assert 'class="status-dot status-loading"' in shown[0] and "status-failed" in shown[1] and "Ready" in shown[2]
+    assert not [e for text in shown for e in emoji.findall(text)]
 
 
 def test_clicked_source_opens_highlighted_passage_with_catalog_entry(assistant: Assistant) -> None:
@@ -179,10 +201,9 @@ def test_a_replica_only_opens_the_shared_index(assistant: Assistant, tmp_path: P
     monkeypatch.setattr(Assistant, "ingest", no_ingest)
     replica = Assistant(assistant.settings.model_copy(update={"serve": ServeSettings(ingest_on_start=False)}))
     replica.embed_model = assistant.embed_model
-    monkeypatch.setattr(replica, "warm_up", lambda: 0)  # the sentence cache is not what this test is about
     builder = app.IndexBuilder(replica)
     builder._work()
-    assert builder.error == "" and "Ready" in builder.status()
+    assert builder.error == "" and "Ready" in ChatHandlers(replica, builder).status_line()
     assert not replica.ask("What fines apply to prohibited AI practices under the EU AI Act?")["refused"]
 
     empty = Assistant(app.Settings(corpus_dir=assistant.settings.corpus_dir, index_dir=tmp_path / "none",

@@ -11,7 +11,7 @@ from assistant.conversation import is_follow_up, rewrite_follow_up
 from assistant.exports import answer_markdown, feedback_entry
 from assistant.reranking import Candidate
 from assistant.settings import ServeSettings
-from assistant.views import answer_view, passage_view
+from assistant.views import answer_view, markdown_excerpt, markdown_html, passage_view
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,8 @@ def test_a_briefing_quotes_sentences_that_do_not_restate_one_another() -> None:
 
 def test_answer_view_escapes_and_marks() -> None:
     view = answer_view({**RECORD, "answer": "Fines apply [1]. Made up [1] [unsupported].", "unsupported": ["Made up"]})
-    assert "Fines apply **[1]**." in view and "Made up **[1]** ⚠️ *unsupported*." in view
+    assert "Fines apply **[1]** *(Article 99 &gt; 3)*." in view  # each quoted sentence says where it is
+    assert "Made up **[1]** *(Article 99 &gt; 3)* *(unsupported)*." in view
     assert "&lt;i&gt;AI Act&lt;/i&gt;" in view and "*AI Act &lt;b&gt;*, EU, 2024-07-12; Article 99 &gt; 3" in view
     assert "<b>" not in view and "<i>" not in view
 
@@ -71,7 +72,29 @@ def test_refusal_view_lists_nearest_passages() -> None:
                "retrieved": [{"rank": 1, "id": "x", "doc_id": "eu", "title": "AI Act", "section": "Article 5",
                               "text": "<script>alert(1)</script> Prohibited practices.", "score": 0.1}]}
     view = answer_view(refused)
-    assert "**Nearest passages**" in view and "*AI Act*, Article 5: &lt;script&gt;" in view and "**Sources**" not in view
+    assert "**Nearest passages**" in view and "*AI Act*, Article 5\n> &lt;script&gt;" in view and "**Sources**" not in view
+
+
+@pytest.mark.parametrize(
+    ("text", "excerpt"),
+    [
+        ("### Process Design - Phase 1\n\nThe panel meets twice.", "**Process Design - Phase 1**\n\nThe panel meets twice."),
+        ("- one\n- two <b>", "- one\n- two &lt;b&gt;"),
+        ("| a | b |\n| --- | --- |\n| " + "cell " * 80 + "|", "| a | b |\n| --- | --- |\n\n…"),  # a row is never cut
+        ("Intro.\n\n" + "word " * 80, "Intro.\n\n" + "word " * 54 + "…"),  # a long line is cut at a word
+        ("See ![tracker](http://x/p.png).", "See !\\[tracker](http://x/p.png)."),  # no image is fetched
+    ],
+)
+def test_nearest_passage_excerpt_is_markdown(text: str, excerpt: str) -> None:
+    assert markdown_excerpt(text) == excerpt
+
+
+def test_passage_markdown_renders_structure_but_no_html() -> None:
+    shown = markdown_html("### 2.3. Shaping an enabling policy environment\n\n- a <img src=x onerror=alert(1)>\n\n"
+                          "| kind | date |\n| --- | --- |\n| note | 2026 |\n\n<script>alert(1)</script> ![x](http://x)")
+    assert "<h3>2.3. Shaping an enabling policy environment</h3>" in shown and "<li>a &lt;img src=x" in shown
+    assert "<td>note</td>" in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert "<img" not in shown and "<script" not in shown and "###" not in shown
 
 
 def test_comparison_table_marks_silent_documents() -> None:
@@ -86,8 +109,8 @@ def test_comparison_table_marks_silent_documents() -> None:
 def test_passage_view_highlights_the_passage_within_its_text() -> None:
     view = passage_view({**CITATION, "label": "[1] AI Act"}, "paragraph 2 ends here.\n\n", "\n\n4. Next paragraph", {
         "title": "AI Act", "issuer": "EU", "source": "EUR-Lex", "reuse": "with attribution"})
-    assert '<div class="passage-context">… 2 ends here.\n\n<mark class="cited-span">Fines of up to' in view
-    assert "&lt;script&gt;x&lt;/script&gt;</mark>\n\n4. Next …</div>" in view  # cut at a word, marked
+    assert '<div class="passage-context"><p>… 2 ends here.</p>\n<mark class="cited-span"><p>Fines of up to' in view
+    assert "&lt;script&gt;x&lt;/script&gt;</p>\n</mark><ol start=\"4\">\n<li>Next …</li>" in view  # cut at a word, marked
     assert "<th>Source</th><td>EUR-Lex</td>" in view and "<script>" not in view
 
 

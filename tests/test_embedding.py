@@ -1,7 +1,10 @@
-"""The embed stage: the int8 ONNX backend against torch, the vector cache, one encoder call per ingest."""
+"""The embed stage: the ONNX exports against torch, stored sentence vectors, the vector cache, one encoder call per ingest."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +14,9 @@ from llama_index.core.schema import TextNode
 
 from assistant import Assistant, onnx_encoder
 from assistant.embedding import SentenceTransformerEmbedding, resolve_model_path
-from assistant.onnx_encoder import OnnxInt8Encoder
+from assistant.onnx_encoder import OnnxEncoder
 from assistant.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import ROOT, make_settings
 
 LONG = " ".join(["Providers of high-risk AI systems shall keep the logs automatically generated."] * 30)
 TEXTS = ["AI", "What fines apply to prohibited AI practices?", LONG,
@@ -21,11 +24,11 @@ TEXTS = ["AI", "What fines apply to prohibited AI practices?", LONG,
 
 
 @pytest.fixture(scope="module")
-def int8(tmp_path_factory: pytest.TempPathFactory) -> OnnxInt8Encoder:
-    return OnnxInt8Encoder(resolve_model_path(""), tmp_path_factory.mktemp("models"))
+def int8(tmp_path_factory: pytest.TempPathFactory) -> OnnxEncoder:
+    return OnnxEncoder(resolve_model_path(""), tmp_path_factory.mktemp("models"))
 
 
-def test_int8_vectors_stay_close_to_torch_for_padded_batches(int8: OnnxInt8Encoder, assistant: Assistant) -> None:
+def test_int8_vectors_stay_close_to_torch_for_padded_batches(int8: OnnxEncoder, assistant: Assistant) -> None:
     torch_vectors = assistant.embed_model.encode(TEXTS)
     onnx_vectors = int8.encode(TEXTS)  # one batch: short texts padded to the longest (truncated at 256)
     cosines = np.sum(torch_vectors * onnx_vectors, axis=1)
@@ -36,14 +39,14 @@ def test_int8_vectors_stay_close_to_torch_for_padded_batches(int8: OnnxInt8Encod
     assert np.argmax(onnx_vectors @ torch_vectors[2]) == 2
 
 
-def test_the_int8_model_is_made_once_and_reused(int8: OnnxInt8Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_int8_model_is_made_once_and_reused(int8: OnnxEncoder, monkeypatch: pytest.MonkeyPatch) -> None:
     made = int8.file.stat().st_mtime_ns
 
     def no_export(*_: Any) -> None:
         raise AssertionError("the cached model was exported again")
 
-    monkeypatch.setattr(onnx_encoder, "export_int8", no_export)
-    again = OnnxInt8Encoder(resolve_model_path(""), int8.file.parent)
+    monkeypatch.setattr(onnx_encoder, "export_onnx", no_export)
+    again = OnnxEncoder(resolve_model_path(""), int8.file.parent)
     assert again.file == int8.file and again.file.stat().st_mtime_ns == made
     assert not list(int8.file.parent.glob("*.tmp"))  # nothing half-written left behind
     assert np.allclose(again.encode(TEXTS[:2]), int8.encode(TEXTS[:2]))
@@ -80,11 +83,46 @@ def test_an_ingest_embeds_its_nodes_in_one_encoder_call(assistant: Assistant, ca
     assert embedder._cache == {}  # ingest vectors go to the index, not the question cache
 
 
-def test_after_warm_up_a_question_costs_one_encoder_call(markup_assistant: Assistant, calls: list[list[str]]) -> None:
-    """The app embeds every indexed answer sentence ahead; then a question embeds only itself."""
-    assert markup_assistant.warm_up() > 100
-    calls.clear()
+def test_the_light_encoder_agrees_with_torch_and_answers_without_it(assistant: Assistant) -> None:
+    """The fp32 export made at ingest gives torch's vectors, so questions need neither torch nor sentence-transformers."""
+    light = OnnxEncoder(assistant.embed_model.model_path, assistant.settings.index_dir / "models", quantized=False)
+    assert light.file.name.endswith("-fp32.onnx")
+    questions = [json.loads(line)["question"] for line in (ROOT / "evals" / "governance_qa.jsonl").read_text().splitlines()[:60]]
+    cosines = np.sum(assistant.embed_model.encode(questions) * light.encode(questions), axis=1)
+    assert cosines.min() > 0.9999, cosines.min()
+
+    script = ("import sys\nfrom assistant import Assistant, Settings\n"
+              f"bot = Assistant(Settings(corpus_dir={str(assistant.settings.corpus_dir)!r}, index_dir={str(assistant.settings.index_dir)!r}))\n"
+              "record = bot.ask('What fines apply to prohibited AI practices?')\n"
+              "print(record['refused'], 'torch' in sys.modules, 'sentence_transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "False"], done.stderr[-2000:]
+
+
+def test_stored_sentence_vectors_leave_a_question_one_encoder_call(markup_assistant: Assistant, calls: list[list[str]]) -> None:
+    """Every indexed answer sentence and word is embedded at ingest; a question then embeds only itself."""
+    assert len(markup_assistant.store.sentences) > 100
     question = "What did the sandbox briefing note recommend about evaluation sandboxes?"
     record = markup_assistant.ask(question)
     assert not record["refused"]
     assert calls == [[question]]
+
+
+def test_sentence_vectors_follow_their_documents(tmp_path: Path, small_corpus: Path) -> None:
+    """Stored with a document's chunks, not embedded again while it is unchanged, removed with it."""
+    bot = Assistant(make_settings(tmp_path, small_corpus))
+    first = bot.ingest()
+    folder = tmp_path / "index" / "sentences"
+    assert first.readings > 100 and len(list(folder.glob("*.npy"))) == len(list(small_corpus.glob("*.*"))) - 1
+    assert bot.ingest().readings == 0  # unchanged: nothing embedded again
+    victim = next(p for p in small_corpus.iterdir() if p.name.startswith("un-foundation"))
+    texts = json.loads((folder / "un-foundation-2026-02.json").read_text())["texts"]
+    stored = bot.store.sentences.lookup(texts)
+    assert len(stored) == len(texts)
+    assert np.allclose(stored[texts[0]], bot.embed_model.encode([texts[0]])[0], atol=1e-5)
+    victim.unlink()
+    bot.ingest()
+    sentences = [t for t in texts if len(t.split()) > 6]  # its own; its words may stand in other documents too
+    assert not list(folder.glob("un-foundation-2026-02.*")) and bot.store.sentences.lookup(sentences) == {}
+    (folder / "oecd-ai-2019.json").unlink()  # as an ingest killed between the two writes would leave it
+    assert bot.ingest().readings > 0 and (folder / "oecd-ai-2019.json").exists()

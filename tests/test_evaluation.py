@@ -114,10 +114,35 @@ def test_summarise_small_run() -> None:
     assert figures["groundedness"] == 1.0 and figures["evidence_recall@5"] == 0.5
 
 
+def cited_on(*pages: tuple[str, int | None], refused: bool = False) -> dict[str, Any]:
+    """A record whose citations stand on these (document, page) places."""
+    base = record(*(f"passage {n}" for n in range(len(pages))), answer="An answer [1].", refused=refused)
+    return {**base, "citations": [{"n": n + 1, "doc_id": doc, "page": page, "text": f"passage {n}"}
+                                  for n, (doc, page) in enumerate(pages)]}
+
+
+@pytest.mark.parametrize(
+    ("expected_pages", "run", "accuracy"),
+    [
+        ({"unu": [3]}, cited_on(("unu", 3)), 1.0),
+        ({"unu": [3]}, cited_on(("unu", 2), ("unu", 3)), 1.0),   # one cited passage on the page is enough
+        ({"unu": [3]}, cited_on(("unu", 2)), 0.0),               # the right document, the wrong page
+        ({"unu": [3]}, cited_on(("eu", 3)), 0.0),                # the right page of another document
+        ({"unu": [3]}, cited_on(("unu", None)), 0.0),            # a passage without a page
+        ({"unu": [2, 3]}, cited_on(("unu", 2)), 1.0),            # evidence on two pages: either will do
+        ({"unu": [3]}, cited_on(("unu", 2), refused=True), None),  # a refusal is not counted
+    ],
+)
+def test_page_accuracy(expected_pages: dict[str, list[int]], run: dict[str, Any], accuracy: float | None) -> None:
+    question = {**item("q", ["passage"], []), "expected_pages": expected_pages}
+    assert summarise([question, item("other", ["passage"], [])], [run, cited_on(("unu", 1))])["page_accuracy"] == accuracy
+
+
 def test_breakdown_and_failures() -> None:
     table = breakdown(SMALL_SET, SMALL_RUN, {q["id"]: q["tags"] for q in SMALL_SET})
     assert table["figure"] == {"questions": 2, "hit@5": 0.5, "mrr": 0.25, "answer_accuracy": 0.5,
-                               "refusal_recall": None, "false_refusal_rate": 0.0, "document_coverage": None}
+                               "refusal_recall": None, "false_refusal_rate": 0.0, "document_coverage": None,
+                               "page_accuracy": None}
     assert table["none"]["refusal_recall"] == 1.0 and table["none"]["hit@5"] is None
     assert [failure_kind(q, r) for q, r in zip(SMALL_SET, SMALL_RUN)] == [None, "missed evidence", None]
     answered = record("Unrelated.", answer="Unrelated [1].", cited=(0,))
@@ -144,6 +169,8 @@ def test_evidence_documents() -> None:
         (['{"id": "a", "question": "Q?", "evidence": [], "must_include": []}'] * 2,
          ["line 2: id 'a' already used on line 1"]),
         ([""], ["the set has no questions"]),
+        (['{"id": "a", "question": "Q?", "evidence": [], "must_include": [], "expected_pages": {"unu": [0, "2"]}}'],
+         ["line 1: 'expected_pages' must be an object of document id -> list of page numbers (from 1)"]),
     ],
 )
 def test_validation_names_every_problem_with_its_line(lines: list[str], errors: list[str], tmp_path: Path) -> None:

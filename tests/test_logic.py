@@ -12,11 +12,10 @@ from assistant.evidence import FEATURES, RefusalModel, missing_figures
 from assistant.qa_sets import assign_splits
 from assistant.questions import asked_kind, passage_states_kind, states_kind
 from assistant.retrieval import Filters, fuse, named_documents
-from assistant.settings import Settings, settings_table
+from assistant.settings import Settings
 from assistant.store import KeywordIndex, keyword_tokens
 from assistant.verification import UNSUPPORTED_MARK, supports, verify
 from assistant.wording import normalise
-from tests.conftest import ROOT
 
 
 def test_fuse_rewards_agreement() -> None:
@@ -111,10 +110,6 @@ def test_index_hash_follows_shaping_settings_only() -> None:
 def test_unknown_setting_fails_loudly() -> None:
     with pytest.raises(ValueError):
         Settings(answer={"refusal_treshold": 0.3})
-
-
-def test_readme_settings_table_matches_the_code() -> None:
-    assert settings_table() in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 ALIASES = {"oecd": ["OECD"], "eu": ["AI Act", "Regulation (EU) 2024/1689"], "cpa": ["CPA"], "unf": ["UN Foundation"]}
