@@ -57,8 +57,9 @@ def test_a_large_ingest_is_embedded_and_stored_in_slices(
     monkeypatch.setattr(ingestion, "SLICE_CHARS", 8_000)  # the five documents hold about 44,000 characters
     sliced = Assistant(make_settings(tmp_path / "sliced", small_corpus))
     summary = sliced.ingest()
-    assert len(calls) >= 3  # one encoder call per slice
-    assert sum(len(texts) for texts in calls) == summary.embedded == summary.chunks
+    assert len(calls) >= 3  # one encoder call per slice, for its chunks, and for its sentences and words
+    assert summary.embedded == summary.chunks and summary.readings > summary.chunks
+    assert sum(len(texts) for texts in calls) == summary.embedded + summary.readings
     assert set(sliced.store.collection.get(include=[])["ids"]) == set(whole.store.collection.get(include=[])["ids"])
     sliced.store.check_ready()
 
