@@ -6,7 +6,9 @@ measured on them make a `DocumentEvidence`. A document speaks to the point when 
 model's probability for its own evidence clears the document threshold, which calibration fits on
 the dev split of the cross-document QA set. Its group quotes its best sentences, skipping any that
 restates one already quoted, each cited and shown with the section it stands in; the documents
-that say nothing on the point are named in one closing line.
+that say nothing on the point are named in one closing line. With an LLM configured, the model
+writes a short synthesis of the quoted sentences above the groups (`synthesise`); each of its
+sentences is checked against the passage it cites, as any LLM answer is, and one that fails is left out.
 
     >>> diverse([_Sentence(0, "Fines reach 7% of turnover.", 1.0), _Sentence(0, "Fines reach 7% of the turnover.", 0.9),
     ...          _Sentence(1, "Audits are yearly.", 0.8)], 3)
@@ -15,17 +17,20 @@ that say nothing on the point are named in one closing line.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from llama_index.core.llms import LLM, ChatMessage
 from llama_index.core.schema import NodeWithScore
 
-from assistant.answering import cite
+from assistant.answering import cite, format_sources
 from assistant.evidence import Evidence
+from assistant.prompts import CANNOT_ANSWER, SYNTHESIS_SYSTEM, SYNTHESIS_USER
 from assistant.reranking import Candidate
+from assistant.sentences import split_sentences
 from assistant.store import keyword_tokens
-from assistant.verification import UNSUPPORTED_MARK, supports
+from assistant.verification import MARKER, UNSUPPORTED_MARK, supports, verify
 
 SENTENCES = {"briefing": 3, "which-documents": 1, "comparison": 2}  # quoted per document, by shape
 RESTATEMENT = 0.5  # share of shared terms (Jaccard) above which a sentence restates one already quoted
@@ -93,8 +98,44 @@ def compose(shape: str, speaking: Sequence[DocumentEvidence]) -> tuple[list[dict
     return groups, cited
 
 
-def answer_text(shape: str, groups: Sequence[dict[str, Any]], silent: Sequence[str]) -> str:
-    """The answer as Markdown: a heading per document, its cited sentences with their sections, then the silent ones.
+def synthesise(
+    llm: LLM, question: str, groups: Sequence[dict[str, Any]], cited: Sequence[NodeWithScore],
+    on_token: Callable[[str], None] | None = None,
+) -> tuple[str, list[str]]:
+    """The model's synthesis of the groups' quoted sentences, and the sentences of it left out as unsupported.
+
+    The model is shown only the sentences the groups quote, numbered as the answer cites them and
+    fenced as data, so a synthesis says nothing the groups do not back. Each of its sentences must be
+    backed by the passage its `[n]` cites (`verification.verify`); one that is not is left out, since
+    the groups beneath already say everything a checked sentence could. A model that declines gives
+    no synthesis.
+    """
+    shown: dict[int, list[str]] = {}
+    for group in groups:
+        for sentence in group["sentences"]:
+            if UNSUPPORTED_MARK not in sentence["text"]:
+                shown.setdefault(sentence["n"] - 1, []).append(MARKER.sub("", sentence["text"]))
+    messages = [
+        ChatMessage(role="system", content=SYNTHESIS_SYSTEM),
+        ChatMessage(role="user", content=SYNTHESIS_USER.format(
+            sources=format_sources(cited, {i: " ".join(texts) for i, texts in shown.items()}), question=question)),
+    ]
+    text = ""
+    for chunk in llm.stream_chat(messages):
+        text += chunk.delta or ""
+        if on_token and chunk.delta:
+            on_token(chunk.delta)
+    if CANNOT_ANSWER.lower() in text.lower():
+        return "", []
+    checked = verify(text.strip(), {i + 1: cited[i].node.get_content() for i in shown})
+    kept = [s for s in split_sentences(checked.text) if UNSUPPORTED_MARK not in s]
+    # `verify` numbers markers by first use; the synthesis keeps the answer's own numbers.
+    return MARKER.sub(lambda m: f" [{checked.cited[int(m.group(1)) - 1]}]", " ".join(kept)).strip(), checked.unsupported
+
+
+def answer_text(shape: str, groups: Sequence[dict[str, Any]], silent: Sequence[str], synthesis: str = "") -> str:
+    """The answer as Markdown: the synthesis if any, a heading per document, its cited sentences with
+    their sections, then the silent ones.
 
     >>> groups = [{"title": "OECD", "issuer": "OECD Council", "date": "2019", "sentences": [{"text": "Be fair [1].", "section": "1.2"}]}]
     >>> print(answer_text("briefing", groups, ["EU AI Act"]))
@@ -103,7 +144,7 @@ def answer_text(shape: str, groups: Sequence[dict[str, Any]], silent: Sequence[s
     <BLANKLINE>
     Nothing on this point in: EU AI Act.
     """
-    lines = []
+    lines = [synthesis, ""] if synthesis else []
     for group in groups:
         issued = ", ".join(str(group[k]) for k in ("issuer", "date") if group.get(k) and group[k] != "unknown")
         lines.append(f"**{group['title']}**" + (f" ({issued})" if issued else ""))

@@ -26,7 +26,7 @@ from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from assistant.answering import AnswerDraft, CitedAnswerSynthesizer
-from assistant.briefing import DocumentEvidence, answer_text, compose
+from assistant.briefing import DocumentEvidence, answer_text, compose, synthesise
 from assistant.conversation import is_follow_up, rewrite_follow_up, rewrite_with_llm
 from assistant.embedding import SentenceTransformerEmbedding, resolve_model_path
 from assistant.evidence import Evidence, RefusalModel, measure
@@ -186,11 +186,7 @@ class Assistant:
             titles = [e["title"] for e in manifest.documents.values() if e["doc_id"] in scoped.doc_ids]
             notices.append(f"Searched only {'; '.join(titles)}, which the question names.")
         filters = scoped
-        llm = None
-        try:
-            llm = self.llm
-        except Exception as exc:  # noqa: BLE001 -- the LLM is optional: failing to build it means extractive answers
-            notices.append(f"The language model is unavailable ({exc}); this answer is extracted from the sources.")
+        llm = self._language_model(notices)
         engine = self.query_engine(filters, llm, on_token)
         bundle = QueryBundle(question)
         nodes = _retrieve(engine, bundle)
@@ -215,6 +211,14 @@ class Assistant:
                                 "total": (done - began) * 1000,
                             })
 
+    def _language_model(self, notices: list[str]) -> LLM | None:
+        """The configured LLM, or None; one that cannot be built leaves a notice and an extractive answer."""
+        try:
+            return self.llm
+        except Exception as exc:  # noqa: BLE001 -- the LLM is optional: failing to build it means extractive answers
+            notices.append(f"The language model is unavailable ({exc}); this answer is extracted from the sources.")
+            return None
+
     def _across(self, plan: Plan, filters: Filters | None, manifest: Manifest, began: float,
                 on_token: Callable[[str], None] | None) -> dict[str, Any]:
         """An answer from every document in scope, each searched on its own (see `briefing`)."""
@@ -237,20 +241,35 @@ class Assistant:
         speaking = [d for d in documents if d.ranked and d.evidence.sufficient(model.document_threshold)]
         groups, cited = compose(plan.shape, speaking)
         silent = [d.entry["title"] for d in documents if d not in speaking]
+        notices: list[str] = []
+        synthesis, left_out = "", list[str]()
+        llm = self._language_model(notices) if groups else None
+        if llm is not None:
+            try:
+                synthesis, left_out = synthesise(llm, plan.question, groups, cited, on_token)
+            except Exception as exc:  # noqa: BLE001 -- an LLM endpoint that is down or broken must not lose the answer
+                log.warning("LLM synthesis failed: %s", exc.__class__.__name__)
+                notices.append(f"The language model failed ({exc.__class__.__name__}); the answer quotes the documents only.")
+            if left_out:
+                notices.append(f"{len(left_out)} sentence(s) of the language model's synthesis were left out: "
+                               "the passages they cite do not back them.")
+            if on_token:
+                on_token("\n\n")
         if groups:
-            answer = answer_text(plan.shape, groups, silent)
+            answer = answer_text(plan.shape, groups, silent, synthesis)
         else:
             answer = (f"{CANNOT_ANSWER}. None of the {len(documents)} documents searched speaks to this point clearly "
                       f"enough: {'; '.join(silent)}. The nearest passages are listed below; they may help you rephrase the question.")
         if on_token:
-            on_token(answer)
+            on_token(answer_text(plan.shape, groups, silent) if synthesis else answer)
         done = time.perf_counter()
         found = {"documents": {d.entry["doc_id"]: d.evidence.as_dict() for d in documents},
                  "probability": round(max((d.evidence.probability for d in documents), default=0.0), 4)}
-        unsupported = [s["text"] for g in groups for s in g["sentences"] if UNSUPPORTED_MARK in s["text"]]
-        record = self._record(plan, answer, not groups, cited, [p for d in documents for p in d.passages], [],
+        unsupported = [s["text"] for g in groups for s in g["sentences"] if UNSUPPORTED_MARK in s["text"]] + left_out
+        record = self._record(plan, answer, not groups, cited, [p for d in documents for p in d.passages], notices,
                               unsupported, found, {"retrieve": (retrieved_at - began) * 1000,
                                                       "answer": (done - retrieved_at) * 1000, "total": (done - began) * 1000})
+        record["synthesis"] = synthesis
         record["groups"] = groups
         record["silent"] = silent
         return record

@@ -32,7 +32,7 @@ from llama_index.core.schema import NodeWithScore
 from assistant.embedding import SentenceTransformerEmbedding
 from assistant.questions import NAME, NUMBER, asked_kind, asked_thing, name_terms, names_thing, question_terms
 from assistant.store import keyword_tokens
-from assistant.wording import normalise
+from assistant.wording import normalise, stated_figures
 
 BUNDLED_MODEL = Path(__file__).with_name("refusal_model.json")
 # The features, each in [0, 1] (see `measure`).
@@ -167,12 +167,12 @@ def missing_figures(question: str, nodes: Sequence[NodeWithScore]) -> list[str]:
 
     >>> from llama_index.core.schema import TextNode
     >>> node = NodeWithScore(node=TextNode(text="Fines of up to EUR 35 000 000 apply.", metadata={}))
-    >>> missing_figures("Do fines of EUR 35,000,000 apply in 2031?", [node])
+    >>> missing_figures("Do fines of EUR 35,000,000 apply in 2031 to one of the two?", [node])
     ['2031']
     """
     context = normalise(" ".join(f"{n.node.metadata.get('section', '')} {n.node.get_content()}" for n in nodes))
     present = set(NUMBER.findall(context))
-    return [number for number in dict.fromkeys(NUMBER.findall(normalise(question))) if number not in present]
+    return [number for number in dict.fromkeys(stated_figures(question)) if number not in present]
 
 
 def measure(

@@ -142,6 +142,8 @@ def answer_view(record: dict[str, Any]) -> str:
     notices, unsupported sentences, sources."""
     lines = [plan_line(record), ""] if record.get("plan") else []
     if record.get("plan", {}).get("shape") == "comparison" and record.get("groups"):
+        if record.get("synthesis"):  # the model's checked synthesis opens the answer, the table follows
+            lines += [_markers(_text(record["synthesis"])), ""]
         lines.append(comparison_table(record))
     elif record.get("groups"):  # an answer across documents names each sentence's section itself
         lines.append(_markers(_text(record["answer"])))

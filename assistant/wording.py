@@ -88,3 +88,16 @@ def normalise(text: str) -> str:
         text = pattern.sub(american, text)
     text = _GROUPED.sub(lambda m: re.sub(r"\D", "", m.group()), text)
     return _NUMBER_WORDS.sub(lambda m: _spell_number(m.group()), text)
+
+
+def stated_figures(text: str) -> list[str]:
+    """The figures a text states, in `normalise`'s form, leaving out the counts written as one small word.
+
+    "Which two risks ...?" and "one of the speakers" count what a question asks for; a figure in
+    digits or with a scale ("EUR 35,000,000", "thirty-five million") states a fact.
+
+    >>> stated_figures("Which two risks, one of them costing thirty-five million, arose in 2031?")
+    ['35000000', '2031']
+    """
+    framed = _NUMBER_WORDS.sub(lambda m: "" if _UNITS.get(m.group().lower(), 13) < 13 else m.group(), text)
+    return re.findall(r"\d+(?:[.,]\d+)*", normalise(framed))

@@ -250,3 +250,66 @@ def test_a_question_that_stands_alone_is_not_sent_to_the_llm(assistant: Assistan
     bot, llm = scripted(assistant, rewriter)
     question = "Who chaired the meeting at the UN Foundation on multilateral AI diplomacy?"
     assert bot.standalone(question, [FOLLOWING]) == question and llm.prompts == []
+
+
+BRIEFING_QUESTION = "What do the documents say about the digital divide?"
+
+
+def quotation(prompt: str, n: int) -> str:
+    """The first quoted sentence of quotation `n` in a synthesis prompt, without its stop."""
+    return split_sentences(sources(prompt)[n])[0].rstrip(".")
+
+
+def test_a_briefing_opens_with_the_models_checked_synthesis(assistant: Assistant) -> None:
+    invented = "All six documents agree that the divide closed in 2025"
+
+    def script(prompt: str) -> str:
+        first, last = min(sources(prompt)), max(sources(prompt))
+        return f"{quotation(prompt, first)} [{first}]. {quotation(prompt, last)} [{last}]. {invented} [{first}]."
+
+    bot, llm = scripted(assistant, script)
+    tokens: list[str] = []
+    record = bot.ask(BRIEFING_QUESTION, on_token=tokens.append)
+    plain = assistant.ask(BRIEFING_QUESTION)  # the same briefing without a model
+    assert record["plan"]["shape"] == "briefing" and len(record["groups"]) >= 2
+    assert record["groups"] == plain["groups"] and record["citations"] == plain["citations"]
+    prompt = llm.prompts[0]
+    quoted = {s["n"] for g in record["groups"] for s in g["sentences"]}
+    assert set(sources(prompt)) == quoted  # the model sees the quoted sentences, numbered as the answer cites them
+    first, last = min(quoted), max(quoted)
+    assert record["synthesis"] == f"{quotation(prompt, first)} [{first}]. {quotation(prompt, last)} [{last}]."
+    assert record["answer"] == f"{record['synthesis']}\n\n{plain['answer']}"
+    assert record["unsupported"] == [f"{invented}."] and invented not in record["answer"]
+    assert record["notices"] == ["1 sentence(s) of the language model's synthesis were left out: the passages they cite do not back them."]
+    assert "".join(tokens).startswith(quotation(prompt, first))  # streamed as the model wrote it
+    shown = answer_view(record)
+    opening = " ".join(quotation(prompt, first).split()[:5])
+    assert shown.index(opening) < shown.index(record["groups"][0]["title"])  # above the groups
+
+
+def test_a_comparison_shows_the_synthesis_above_its_table(assistant: Assistant) -> None:
+    def script(prompt: str) -> str:
+        n = min(sources(prompt))
+        return f"{quotation(prompt, n)} [{n}]."
+
+    bot, _ = scripted(assistant, script)
+    record = bot.ask("How do the OECD Recommendation and the EU AI Act differ on transparency?")
+    assert record["plan"]["shape"] == "comparison" and record["synthesis"]
+    shown = answer_view(record)
+    assert shown.index(" ".join(record["synthesis"].split()[:5])) < shown.index("| Document |")
+
+
+def test_a_model_that_fails_or_declines_leaves_the_briefing_whole(assistant: Assistant) -> None:
+    plain = assistant.ask(BRIEFING_QUESTION)
+
+    def broken(prompt: str) -> str:
+        raise ConnectionError("endpoint down")
+
+    for script in (broken, lambda prompt: f"{CANNOT_ANSWER}."):
+        bot, llm = scripted(assistant, script)
+        record = bot.ask(BRIEFING_QUESTION)
+        assert llm.prompts and record["synthesis"] == "" and record["answer"] == plain["answer"]
+        assert record["groups"] == plain["groups"] and not record["refused"]
+    assert record["notices"] == []
+    failed = scripted(assistant, broken)[0].ask(BRIEFING_QUESTION)
+    assert failed["notices"] == ["The language model failed (ConnectionError); the answer quotes the documents only."]
