@@ -57,19 +57,21 @@ def ranking_quality(answerable: Sequence[float], unanswerable: Sequence[float]) 
     return sum(pairs) / max(len(pairs), 1)
 
 
-def choose_penalty(rows: Sequence[dict[str, float]], labels: Sequence[bool], documents: Sequence[str]) -> float:
-    """The L2 penalty whose models, each fitted without one document's questions, rank that document's best.
+def choose_penalty(rows: Sequence[dict[str, float]], labels: Sequence[bool], groups: Sequence[str]) -> float:
+    """The L2 penalty whose models, each fitted without one group's rows, rank that group's best.
 
-    Leaving a document out is the closest the calibration set comes to a document nobody has seen.
+    A group is a document (its questions) for the question model: leaving a document out is the
+    closest the calibration set comes to a document nobody has seen. For the document model it is
+    a question (its documents).
     """
     def held_out_quality(l2: float) -> float:
         scored: dict[bool, list[float]] = {True: [], False: []}
-        for left_out in sorted(set(documents)):
-            kept = [i for i, doc in enumerate(documents) if doc != left_out]
+        for left_out in sorted(set(groups)):
+            kept = [i for i, group in enumerate(groups) if group != left_out]
             weights, bias = fit([rows[i] for i in kept], [labels[i] for i in kept], l2)
             model = RefusalModel(weights, bias, 0.0)
-            for i, doc in enumerate(documents):
-                if doc == left_out:
+            for i, group in enumerate(groups):
+                if group == left_out:
                     scored[labels[i]].append(model.probability(rows[i]))
         return ranking_quality(scored[True], scored[False])
 
@@ -79,9 +81,9 @@ def choose_penalty(rows: Sequence[dict[str, float]], labels: Sequence[bool], doc
 def fit_model(items: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]], about: dict[str, Any]) -> RefusalModel:
     """The refusal model fitted on asked questions: their records' evidence features, and whether each is answerable.
 
-    The weights and the threshold come from the questions with one answer; the document threshold
-    from the cross-document ones (`expected_documents`), each document's own evidence labelled by
-    whether it is expected.
+    The weights and the threshold come from the questions with one answer; the document weights
+    and threshold from the cross-document ones (`expected_documents`, and the unanswerable questions
+    answered across documents), each document's own evidence labelled by whether it is expected.
 
     The L2 penalty is chosen by leaving each document's questions out in turn (`choose_penalty`). A
     question refused for a figure no passage holds is refused whatever the model says; it counts at
@@ -99,14 +101,26 @@ def fit_model(items: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]]
         groups[label].append(0.0 if record["evidence"]["missing"] else unthresholded.probability(row))
     threshold = choose_threshold(groups[True], groups[False])
     # One document's evidence in an answer that spans documents: does it speak to the point (is it
-    # among the question's expected documents)? A document wrongly quoted costs as much as one left out.
+    # among the question's expected documents; for an unanswerable question, none is)? Its own model,
+    # with the penalty chosen by leaving each question out; a document wrongly quoted costs as much
+    # as one left out.
+    spoken = [(found["features"], bool(item.get("answerable", True)) and doc in item.get("expected_documents", {}), item["id"])
+              for item, record in zip(items, records)
+              if "expected_documents" in item or not item.get("answerable", True)
+              for doc, found in record.get("evidence", {}).get("documents", {}).items()]
+    document_weights: dict[str, float] = {}
+    document_bias, document_threshold = 0.0, threshold
+    if len({label for _, label, _ in spoken}) == 2:
+        document_rows, document_labels, questions = (list(column) for column in zip(*spoken))
+        document_weights, document_bias = fit(document_rows, document_labels,
+                                              choose_penalty(document_rows, document_labels, questions))
+    document_model = RefusalModel(weights, bias, threshold, 0.0, document_weights, document_bias)
     documents: dict[bool, list[float]] = {True: [], False: []}
-    for item, record in zip(items, records):
-        if item.get("answerable", True) and item.get("expected_documents"):
-            for doc, found in record.get("evidence", {}).get("documents", {}).items():
-                documents[doc in item["expected_documents"]].append(unthresholded.probability(found["features"]))
-    document_threshold = choose_threshold(documents[True], documents[False], wrong_answer_cost=1.0) if documents[True] else threshold
-    return RefusalModel(weights, bias, threshold, document_threshold, {
+    for features, label, _ in spoken:
+        documents[label].append(document_model.document_probability(features))
+    if documents[True]:
+        document_threshold = choose_threshold(documents[True], documents[False], wrong_answer_cost=1.0)
+    return RefusalModel(weights, bias, threshold, document_threshold, document_weights, document_bias, {
         **about,
         "l2": l2,
         "answerable": len(groups[True]),

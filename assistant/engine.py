@@ -234,7 +234,7 @@ class Assistant:
             passages = passages[: self.settings.answer.passages]
             ranked = score_sentences(plan.topic, passages, self.embed_model)
             evidence = measure(plan.topic, passages, ranked, self.embed_model, self.store)
-            evidence.probability = model.probability(evidence.features)
+            evidence.probability = model.document_probability(evidence.features)
             documents.append(DocumentEvidence(entry, passages, ranked, evidence))
         retrieved_at = time.perf_counter()
         documents.sort(key=lambda d: -d.evidence.probability)
@@ -242,7 +242,8 @@ class Assistant:
         groups, cited = compose(plan.shape, speaking)
         silent = [d.entry["title"] for d in documents if d not in speaking]
         notices: list[str] = []
-        synthesis, left_out = "", list[str]()
+        left_out: list[str] = []  # sentences of the LLM's synthesis that no cited passage backs
+        synthesis = ""
         llm = self._language_model(notices) if groups else None
         if llm is not None:
             try:

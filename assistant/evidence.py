@@ -14,6 +14,13 @@ passage holds ("What did the Panel decide in 2031?").
     >>> model = RefusalModel(weights={"coverage": 4.0}, bias=-2.0, threshold=0.5)
     >>> round(model.probability({"coverage": 1.0}), 3), round(model.probability({"coverage": 0.25}), 3)
     (0.881, 0.269)
+
+A document's place in an answer across documents has its own weights, when calibration fitted them:
+
+    >>> model.document_probability({"coverage": 0.25}) == model.probability({"coverage": 0.25})
+    True
+    >>> round(RefusalModel({}, 0.0, 0.5, 0.5, {"coverage": 8.0}, -1.0).document_probability({"coverage": 0.25}), 3)
+    0.731
 """
 
 from __future__ import annotations
@@ -80,27 +87,44 @@ class Evidence:
 
 @dataclass(frozen=True)
 class RefusalModel:
-    """A logistic model over `FEATURES`: the probability that the passages answer the question."""
+    """Logistic models over `FEATURES`: the probability that the passages answer the question, and
+    the probability that one document's own passages speak to the point of an answer across documents.
+
+    The two are fitted apart: a question's answer turns on one sentence that states what is asked,
+    a document's place in a briefing on how much of the topic its passages cover. Without document
+    weights the question's model serves both.
+    """
 
     weights: dict[str, float]
     bias: float
     threshold: float
     document_threshold: float = 0.5  # for one document's own evidence, in an answer that spans documents
+    document_weights: dict[str, float] = field(default_factory=dict)
+    document_bias: float = 0.0
     calibration: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, and how it did there
 
     def probability(self, features: Mapping[str, float]) -> float:
-        z = self.bias + sum(w * features.get(name, 0.0) for name, w in self.weights.items())
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+        return _logistic(self.weights, self.bias, features)
+
+    def document_probability(self, features: Mapping[str, float]) -> float:
+        if not self.document_weights:
+            return self.probability(features)
+        return _logistic(self.document_weights, self.document_bias, features)
 
     @classmethod
     def load(cls, path: Path | str = "") -> RefusalModel:
         """The model in `path`, or the bundled one for an empty path."""
         raw = json.loads(Path(path or BUNDLED_MODEL).read_text(encoding="utf-8"))
         return cls(raw["weights"], raw["bias"], raw["threshold"], raw.get("document_threshold", raw["threshold"]),
-                   raw.get("calibration", {}))
+                   raw.get("document_weights", {}), raw.get("document_bias", 0.0), raw.get("calibration", {}))
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+
+def _logistic(weights: Mapping[str, float], bias: float, features: Mapping[str, float]) -> float:
+    z = bias + sum(w * features.get(name, 0.0) for name, w in weights.items())
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
 def fit(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], l2: float = 1.0) -> tuple[dict[str, float], float]:

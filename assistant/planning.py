@@ -28,6 +28,10 @@ decides how many documents it covers: often one.
     ('which-documents', 'Which mention the digital divide?')
     >>> make_plan("What fines apply to prohibited practices?", {}).shape
     'fact'
+    >>> make_plan("What is said about AI and the SDGs?", {}).shape  # by no one named: by the documents
+    'briefing'
+    >>> make_plan("How do the CPA note and the OECD Recommendation see parliaments?", {"cpa": "CPA", "oecd": "OECD"}).shape
+    'comparison'
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from typing import Any
 
 from assistant.questions import NAME, asked_kind
@@ -49,16 +54,20 @@ _WHICH_DOCUMENTS = re.compile(
     rf"|\b(?:do|does)\s+any\s+(?:of\s+(?:the|these)\s+)?{_DOCUMENTS}\b",
     re.IGNORECASE,
 )
+_SAID = r"\bwhat\s+(?:is|was|has\s+been)\s+(?:said|written|stated)\s+(?:about|on)\b"  # what the sources say, by no one named
 _ACROSS = re.compile(
-    rf"\b(?:the|these|those|all|our|both|each|several)\s+(?:\w+\s+)?{_DOCUMENTS}\b|\bacross\b|\bbrief\s+me\b|\boverview\b",
+    rf"\b(?:the|these|those|all|our|both|each|several)\s+(?:\w+\s+)?{_DOCUMENTS}\b|\bacross\b|\bbrief\s+me\b|\boverview\b|{_SAID}",
     re.IGNORECASE,
 )
 # What frames a question as being about the documents, which a passage that answers never says.
 _FRAMING = re.compile(
     rf"\b(?:of\s+|in\s+|across\s+)?(?:the|these|those|all|our|any|both|each|several)\s+(?:\w+\s+)?{_DOCUMENTS}\b"
-    rf"|(?<=\bwhich\s){_DOCUMENTS}\b|(?<=\bwhat\s){_DOCUMENTS}\b|\bbrief\s+me(?:\s+on)?\b|\bacross\b|\boverview\s+of\b",
+    rf"|(?<=\bwhich\s){_DOCUMENTS}\b|(?<=\bwhat\s){_DOCUMENTS}\b|\bbrief\s+me(?:\s+on)?\b|\bacross\b|\boverview\s+of\b|{_SAID}",
     re.IGNORECASE,
 )
+# Between two document names that stand together as what the question asks about: "the CPA concept
+# note and the UN Foundation summary", "the OECD Recommendation or the AI Act".
+_TOGETHER = re.compile(r"(?:\s+[\w'’-]+){0,4}\s+(?:and|or|versus|vs\.?)\s+(?:[\w'’-]+\s+){0,3}", re.IGNORECASE)
 _COMPARING = re.compile(r"\b(?:compar\w*|differ\w*|contrast\w*|versus|vs\.?|similar\w*|common|alike|both|each|share)\b", re.IGNORECASE)
 _OPEN = re.compile(r"^\s*(?:why|how)\b", re.IGNORECASE)
 _YES_NO = re.compile(r"^\s*(?:is|are|does|do|did|can|could|must|may|should|will|would|has|have|was|were)\b", re.IGNORECASE)
@@ -126,7 +135,7 @@ def make_plan(question: str, named: Mapping[str, str], shape: str | None = None,
         chosen, reason = shape, "asked for"
     elif _WHICH_DOCUMENTS.search(question):
         chosen, reason = "which-documents", "asks which documents raise the point"
-    elif len(named) >= 2 and _COMPARING.search(question):
+    elif len(named) >= 2 and (_COMPARING.search(question) or _side_by_side(question, named.values())):
         chosen, reason = "comparison", f"names {len(named)} documents"
     elif _ACROSS.search(question) and len(named) != 1:
         chosen, reason = "briefing", "asks what the documents say"
@@ -143,3 +152,15 @@ def make_plan(question: str, named: Mapping[str, str], shape: str | None = None,
     if chosen in SPANNING:  # "which of these documents", "across the texts" frame the question: no topic
         topic = re.sub(r"\s+", " ", _FRAMING.sub(" ", topic)).strip()
     return Plan(question, chosen, tuple(named), tuple(aliases), topic, kind, reason)
+
+
+def _side_by_side(question: str, names: Iterable[str]) -> bool:
+    """Whether two document names of the question stand together, joined by "and" or "or".
+
+    >>> _side_by_side("How do the CPA note and the OECD Recommendation see parliaments?", ["CPA", "OECD"])
+    True
+    >>> _side_by_side("Which UNU-CPR panellist drafted the AI Act, and when was it adopted?", ["UNU-CPR", "AI Act"])
+    False
+    """
+    spans = sorted(m.span() for name in set(names) for m in re.finditer(re.escape(name), question))
+    return any(_TOGETHER.fullmatch(question[end:start]) for (_, end), (start, _) in pairwise(spans))

@@ -2,8 +2,9 @@
 
 `ANSWER_SYSTEM`, `SYNTHESIS_SYSTEM` and `REWRITE_SYSTEM` take no variables; `REWRITE_USER` takes
 `{history}` (the earlier questions) and `{question}`. `ANSWER_USER` and `SYNTHESIS_USER` take
-`{sources}` (the numbered, fenced passages or quotations from `format_sources`) and `{question}`. The sources are fenced and labelled as quoted material, and
-the system prompt says they are data, so instructions planted in a document are not obeyed.
+`{sources}` (the numbered, fenced passages or quotations from `format_sources`) and `{question}`.
+The sources are fenced and labelled as quoted material, and the system prompts say they are data,
+so instructions planted in a document are not obeyed.
 """
 
 CANNOT_ANSWER = "The indexed documents do not answer this question"

@@ -146,7 +146,7 @@ def said_terms(question: str) -> set[str]:
     """What a question says of the thing it asks for: its terms without names, frame or form words.
 
     >>> sorted(said_terms("From what date does the EU AI Act generally apply?"))
-    ['appli', 'gener']
+    ['appli', 'general']
     """
     return question_terms(question) - name_terms(question) - FORM_WORDS
 
