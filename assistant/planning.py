@@ -17,7 +17,8 @@ The shapes:
 The first four are composed alike, from the best sentences of the best passages (a definition's
 defining sentence and the sentence stating an asked date or figure rank first); the shape says
 how the question was read. Only the wording that frames a question as being about the documents
-decides a spanning shape ("the documents", "these texts", "which of them", "compare"); an open
+decides a spanning shape ("the documents", "these texts", "which of them", "compare", "what is said
+about", two document names side by side: "How do the CPA note and the OECD Recommendation ..."); an open
 "why" or "how" question that names no document is a briefing too, and the per-document evidence
 decides how many documents it covers: often one.
 
