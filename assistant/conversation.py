@@ -15,6 +15,8 @@ unusable. The rewritten question is always shown, so nobody has to guess what wa
     'What does the Act say about general-purpose AI models?'
     >>> rewrite_follow_up("Which article?", "Must staff be trained in AI?")
     'Which article? (following: Must staff be trained in AI?)'
+    >>> rewrite_follow_up("What about registration, is there a deadline?", "Whom do I contact about the event?")
+    'What about registration, is there a deadline? (following: Whom do I contact about the event?)'
     >>> rewrite_follow_up("Who chaired the meeting at the UN Foundation?", "What fines apply?")
     'Who chaired the meeting at the UN Foundation?'
 """
@@ -30,15 +32,17 @@ from llama_index.core.llms import LLM
 from assistant.prompts import REWRITE_SYSTEM, REWRITE_USER
 
 _LEAD = re.compile(r"^\s*(?:and|but|also|so|then|ok(?:ay)?|now)\b[\s,]*", re.IGNORECASE)
-_WHAT_ABOUT = re.compile(r"^(?:what|how)\s+about\s+(?P<topic>.+?)\s*\??\s*$", re.IGNORECASE)
-_BACK_REFERENCE = re.compile(r"\b(they|them|their|it|its|these|those|he|she|his|her)\b", re.IGNORECASE)
+# "What about Y?" with nothing after Y: "What about registration, is there a deadline?" asks its own question.
+_WHAT_ABOUT = re.compile(r"^(?:what|how)\s+about\s+(?P<topic>[^,;]+?)\s*\??\s*$", re.IGNORECASE)
+_BACK_REFERENCE = re.compile(r"\b(they|them|their|it|its|these|those|he|she|his|her|(?:that|this) one)\b", re.IGNORECASE)
 _TOPIC = re.compile(r"\b(?:about|on|regarding|concerning)\s+(?P<topic>[^?]+?)\s*\??\s*$", re.IGNORECASE)
 SHORT = 4  # words: a question this short ("Which article?", "For what term?") leans on the one before
 
 
 def is_follow_up(question: str) -> bool:
     """Whether a question leans on the one before it."""
-    return bool(_LEAD.match(question) or _WHAT_ABOUT.match(question) or _BACK_REFERENCE.search(question)
+    return bool(_LEAD.match(question) or re.match(r"\s*(?:what|how)\s+about\b", question, re.IGNORECASE)
+                or _BACK_REFERENCE.search(question)
                 or len(question.split()) <= SHORT)
 
 

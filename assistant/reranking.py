@@ -198,10 +198,6 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
     return ranked
 
 
-
-
-
-
 def rerank(fused: Sequence[float], best_sentence: Sequence[float], weight: float) -> list[tuple[int, float]]:
     """(passage index, new score) pairs, best first: fused score scaled to the best one, plus `weight` x best sentence.
 
