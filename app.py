@@ -59,6 +59,7 @@ CSS = """
 .status-dot.status-ready { background: #16a34a; }
 .status-dot.status-loading { background: #f59e0b; }
 .status-dot.status-failed { background: #dc2626; }
+#chat .bubble-wrap { margin-top: 2.6em; height: calc(100% - 2.6em); }  /* scrolled text stays clear of the label and buttons */
 """
 
 

@@ -285,6 +285,12 @@ def _store(
     return stored
 
 
+# Bumped whenever `question_texts` (or `reranking.answer_sentences`, which it reads) changes, so that
+# the next ingest stores every document's texts again; until then a text the store lacks is embedded
+# when a question needs it.
+READINGS_VERSION = 2
+
+
 def question_texts(text: str, metadata: Mapping[str, Any]) -> list[str]:
     """What answering a question embeds of a passage: each answer sentence in its two readings, each word alone.
 
@@ -295,7 +301,7 @@ def question_texts(text: str, metadata: Mapping[str, Any]) -> list[str]:
     ['Penalties: Fines apply to providers.', 'Fines apply to providers.', 'act', 'apply', 'fines', 'penalties', 'providers', 'to']
     """
     readings = []
-    for sentence in answer_sentences(text, metadata.get("title", "")):
+    for sentence in answer_sentences(text, metadata):
         readings += [in_context(sentence, metadata), sentence]
     passage = NodeWithScore(node=TextNode(text=text, metadata=dict(metadata)))
     return list(dict.fromkeys(readings + words(passage_text(passage))))
@@ -309,7 +315,8 @@ def _store_readings(manifest: Manifest, store: ChunkStore, embed_model: Sentence
     index made before they were stored, an ingest interrupted between the two). Their chunks are
     read back from the store, documents of about `SLICE_CHARS` together: one encoder call each.
     """
-    lacking = [e for e in manifest.documents.values() if not store.sentences.holds(e["doc_id"], e["sha256"])]
+    lacking = [e for e in manifest.documents.values()
+               if not store.sentences.holds(e["doc_id"], e["sha256"], READINGS_VERSION)]
     stored = 0
     group: list[dict[str, Any]] = []
     for position, entry in enumerate(lacking):
@@ -324,7 +331,7 @@ def _store_readings(manifest: Manifest, store: ChunkStore, embed_model: Sentence
         row = {text: i for i, text in enumerate(distinct)}
         for e in group:
             own = list(dict.fromkeys(texts[e["doc_id"]]))
-            store.sentences.write(e["doc_id"], e["sha256"], own, vectors[[row[t] for t in own]])
+            store.sentences.write(e["doc_id"], e["sha256"], own, vectors[[row[t] for t in own]], READINGS_VERSION)
         stored += len(distinct)
         group = []
     return stored

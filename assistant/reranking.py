@@ -103,33 +103,40 @@ def field_label(sentence: str) -> set[str]:
     return set() if label & set(keyword_tokens(found.group(3))) else label
 
 
-def answer_sentences(text: str, title: str) -> list[str]:
+def answer_sentences(text: str, metadata: Mapping[str, Any]) -> list[str]:
     """The sentences of a passage that can stand in an answer, as the answer stage scores them.
 
     A line of fewer than four words is read with the line after it ("09:30 – 11:00" then the agenda
-    item), so that a time or a label is neither dropped nor quoted alone; a sentence that opens by
-    pointing back ("It", "These systems") is read with the sentence before it, and so on back to
-    the sentence that names what they point to.
+    item), so that a time or a label is neither dropped nor quoted alone, unless it is the
+    document's title or the passage's heading (`metadata`), which name a topic and are never
+    quoted as part of a sentence; a sentence that opens by pointing back ("It", "These systems") is
+    read with the sentence before it, and so on back to the sentence that names what they point to.
 
-    >>> answer_sentences("# Fines\\nFines reach 7% of turnover. It shall:\\n(a) pay; (b) report.", "T")
+    >>> answer_sentences("# Fines\\nFines reach 7% of turnover. It shall:\\n(a) pay; (b) report.", {"title": "T"})
     ['Fines reach 7% of turnover.', 'Fines reach 7% of turnover. It shall: (a) pay; (b) report.', '(a) pay; (b) report.']
-    >>> answer_sentences("Data is shared on trust. That trust is earned. It cannot be signed.", "T")[-1]
+    >>> answer_sentences("Data is shared on trust. That trust is earned. It cannot be signed.", {"title": "T"})[-1]
     'Data is shared on trust. That trust is earned. It cannot be signed.'
-    >>> answer_sentences("09:30 – 11:00\\nWelcome and framing by the chair\\n11:00 – 11:30", "T")
+    >>> answer_sentences("09:30 – 11:00\\nWelcome and framing by the chair\\n11:00 – 11:30", {"title": "T"})
     ['09:30 – 11:00 Welcome and framing by the chair']
+    >>> answer_sentences("1.3. Transparency\\nActors should disclose their systems.", {"title": "T", "heading": "1.3. Transparency"})
+    ['Actors should disclose their systems.']
     """
     raw = split_sentences(text)
     sentences = [_LEADING_NUMBER.sub("", s.replace("**", "")).strip() for s in raw]
+    names = {_unnumbered(metadata.get("title", "")), _unnumbered(metadata.get("heading") or "")}
     kept: list[str] = []
     previous = (-1, "")  # the last sentence kept, and its position
     fragment = ""  # a line too short to stand alone: an agenda's time, a label
     for position, clean in enumerate(sentences):
-        # A heading or the title line names a topic, a rule line (---) nothing, and a planted instruction
-        # ("Ignore all previous instructions ...") speaks to the assistant: none of them answers.
-        if raw[position].startswith("#") or clean in (title, "") or addresses_assistant(clean):
+        # A heading, the title line or the passage's heading names a topic, a rule line (---) nothing, and a
+        # planted instruction ("Ignore all previous instructions ...") speaks to the assistant: none of them answers.
+        if raw[position].startswith("#") or not clean or addresses_assistant(clean):
             fragment = ""
             continue
         clean = f"{fragment} {clean}".strip()
+        if _unnumbered(clean) in names:
+            fragment = ""
+            continue
         if clean.endswith(":"):  # "... shall:" says nothing without the list it introduces
             clean = _with_list(clean, sentences[position + 1 :])
         fragment = clean if len(clean.split()) < 4 else ""
@@ -141,6 +148,11 @@ def answer_sentences(text: str, title: str) -> list[str]:
         previous = (position, clean)
         kept.append(clean)
     return kept
+
+
+def _unnumbered(line: str) -> str:
+    """A title or heading line without its section number: "1.3. Transparency" -> "Transparency"."""
+    return re.sub(r"^\s*\(?\d{1,3}(?:\.\d{1,3})*[.)]?\s+", "", line).strip()
 
 
 def in_context(sentence: str, metadata: Mapping[str, Any]) -> str:
@@ -161,7 +173,7 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
     candidates = [
         (index, sentence)
         for index, node in enumerate(nodes)
-        for sentence in answer_sentences(node.node.get_content(), node.node.metadata.get("title", ""))
+        for sentence in answer_sentences(node.node.get_content(), node.node.metadata)
     ]
     if not candidates:
         return []

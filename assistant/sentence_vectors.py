@@ -8,7 +8,7 @@ and read here, a question costs one encoder call, for itself.
 
 Layout, under `index_dir/sentences/`, one pair of files per document:
     <doc_id>.npy     float32 vectors, one row per text, memory-mapped when read
-    <doc_id>.json    the texts, in row order, and the document's content hash
+    <doc_id>.json    the texts, in row order, the document's content hash and how its texts were cut
 
 They are written with the document's chunks and deleted with them, so an unchanged document is
 not embedded again and a removed one leaves nothing. The JSON file is written last: a document
@@ -40,8 +40,8 @@ class SentenceVectors:
         self._stamp = 0  # the manifest's mtime when loaded
         self._rows: dict[str, tuple[np.ndarray, int]] = {}  # text -> (its document's matrix, row)
 
-    def write(self, doc_id: str, sha256: str, texts: Sequence[str], vectors: np.ndarray) -> None:
-        """Store a document's texts and vectors, replacing what it had."""
+    def write(self, doc_id: str, sha256: str, texts: Sequence[str], vectors: np.ndarray, version: int) -> None:
+        """Store a document's texts and vectors, replacing what it had; `version` is how its texts were cut."""
         self.folder.mkdir(parents=True, exist_ok=True)
         base = self.folder / doc_id
         self.delete(doc_id)
@@ -50,13 +50,14 @@ class SentenceVectors:
             np.save(handle, np.asarray(vectors, dtype=np.float32))
         os.replace(partial, base.with_suffix(".npy"))
         partial = base.with_suffix(".json.tmp")
-        partial.write_text(json.dumps({"sha256": sha256, "texts": list(texts)}))
+        partial.write_text(json.dumps({"sha256": sha256, "version": version, "texts": list(texts)}))
         os.replace(partial, base.with_suffix(".json"))
 
-    def holds(self, doc_id: str, sha256: str) -> bool:
-        """Whether the vectors of that version of the document are stored."""
+    def holds(self, doc_id: str, sha256: str, version: int) -> bool:
+        """Whether the vectors of that version of the document are stored, its texts cut the `version` way."""
         try:
-            return json.loads((self.folder / doc_id).with_suffix(".json").read_text())["sha256"] == sha256
+            stored = json.loads((self.folder / doc_id).with_suffix(".json").read_text())
+            return bool(stored["sha256"] == sha256 and stored.get("version") == version)
         except (OSError, ValueError, KeyError):
             return False
 
