@@ -128,13 +128,13 @@ def answer_sentences(text: str, metadata: Mapping[str, Any]) -> list[str]:
     previous = (-1, "")  # the last sentence kept, and its position
     fragment = ""  # a line too short to stand alone: an agenda's time, a label
     for position, clean in enumerate(sentences):
-        # A heading, the title line or the passage's heading names a topic, a rule line (---) nothing, and a
-        # planted instruction ("Ignore all previous instructions ...") speaks to the assistant: none of them answers.
+        # A Markdown heading names a topic, a rule line (---) nothing, and a planted instruction
+        # ("Ignore all previous instructions ...") speaks to the assistant: none of them answers.
         if raw[position].startswith("#") or not clean or addresses_assistant(clean):
             fragment = ""
             continue
         clean = f"{fragment} {clean}".strip()
-        if _unnumbered(clean) in names:
+        if _unnumbered(clean) in names:  # the title or the heading line, its number ("1.3.") cut apart or not
             fragment = ""
             continue
         if clean.endswith(":"):  # "... shall:" says nothing without the list it introduces
