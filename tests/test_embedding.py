@@ -14,6 +14,7 @@ from llama_index.core.schema import TextNode
 
 from assistant import Assistant, onnx_encoder
 from assistant.embedding import SentenceTransformerEmbedding, resolve_model_path
+from assistant.ingestion import READINGS_VERSION
 from assistant.onnx_encoder import OnnxEncoder
 from assistant.settings import Settings
 from tests.conftest import ROOT, make_settings
@@ -126,3 +127,9 @@ def test_sentence_vectors_follow_their_documents(tmp_path: Path, small_corpus: P
     assert not list(folder.glob("un-foundation-2026-02.*")) and bot.store.sentences.lookup(sentences) == {}
     (folder / "oecd-ai-2019.json").unlink()  # as an ingest killed between the two writes would leave it
     assert bot.ingest().readings > 0 and (folder / "oecd-ai-2019.json").exists()
+    stored = json.loads((folder / "oecd-ai-2019.json").read_text())
+    # Texts cut another way (an earlier `answer_sentences`) are stored again, the document's chunks untouched.
+    (folder / "oecd-ai-2019.json").write_text(json.dumps(stored | {"version": READINGS_VERSION - 1}))
+    again = bot.ingest()
+    assert again.readings > 0 and again.embedded == 0
+    assert json.loads((folder / "oecd-ai-2019.json").read_text())["version"] == READINGS_VERSION
