@@ -166,7 +166,6 @@ class CitedAnswerSynthesizer(BaseSynthesizer):
         self._embed = embed_model
         self._vocabulary = vocabulary
         self._model = model
-        self._threshold = model.threshold if settings.refusal_threshold is None else settings.refusal_threshold
         self._answer_settings = settings
         self._chat_llm = llm
         self._names = names  # the document names the question used: they name no topic (see `retrieval.unnamed`)
@@ -190,7 +189,7 @@ class CitedAnswerSynthesizer(BaseSynthesizer):
         ranked = score_sentences(question, passages, self._embed)
         evidence = measure(unnamed(question, self._names), passages, ranked, self._embed, self._vocabulary)
         evidence.probability = self._model.probability(evidence.features)
-        if not ranked or not evidence.sufficient(self._threshold):
+        if not ranked or not evidence.sufficient(self._model.threshold):
             refusal = AnswerDraft(text=CANNOT_ANSWER + ".", refused=True, evidence=evidence)
             return Response(response=refusal.text, source_nodes=passages, metadata={"draft": refusal})
         draft = self._llm_answer(question, passages, ranked, evidence) if self._chat_llm else None

@@ -23,7 +23,7 @@ from assistant.sentences import sentence_spans
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _ARTICLE = re.compile(r"^(Article\s+\d+[a-z]?)\b", re.IGNORECASE)
 _ANNEX = re.compile(r"^(?:#{1,6}\s+)?(ANNEX\s+[IVXLC]+)\b(.*)$")
-_NUMBERED = re.compile(r"^\s*(?:\*\*)?(\d{1,3})\.(?:\*\*)?\s+\S")
+_NUMBERED = re.compile(r"^\s*(?:\*\*)?(\d{1,3})\.(?:\*\*)?\s+(\S)")
 # An event notice's field label in brackets, "[Format]", "[Moderator]"; answering reads it too.
 BRACKETED_LABEL = r"\[([A-Za-z][A-Za-z &/-]{1,40})\]"
 _LIST = re.compile(r"^\s*([-*•➤]|\(?[a-z0-9ivx]{1,4}[.)])\s")
@@ -226,10 +226,13 @@ def _structure(
     article = None if in_annex else _ARTICLE.match(line)
     if article and len(line) < 120 and not line.rstrip().endswith((".", ";", ",")):
         return 2, article.group(1), line
+    # A plain-text heading may be numbered ("2. Opening session" over its paragraphs); a numbered
+    # line that heads nothing is a numbered paragraph.
     numbered = _NUMBERED.match(line)
-    if numbered:
+    heading = not marked and _looks_like_heading(line[numbered.start(2):] if numbered else line, lines, index)
+    if numbered and not heading:
         return 99, numbered.group(1), ""
-    if not marked and _looks_like_heading(line, lines, index):
+    if heading:
         return 2, _short(line), line
     return None, "", ""
 

@@ -30,6 +30,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.llms import LLM
 
 from assistant.prompts import REWRITE_SYSTEM, REWRITE_USER
+from assistant.questions import FOLLOWING
 
 _LEAD = re.compile(r"^\s*(?:and|but|also|so|then|ok(?:ay)?|now)\b[\s,]*", re.IGNORECASE)
 # "What about Y?" with nothing after Y: "What about registration, is there a deadline?" asks its own question.
@@ -51,14 +52,14 @@ def rewrite_follow_up(question: str, previous: str | None) -> str:
     question = question.strip()
     if not previous or not is_follow_up(question):
         return question
-    previous = previous.split(" (following: ")[0]  # what an earlier follow-up leant on is not carried on
+    previous = previous.split(FOLLOWING)[0]  # what an earlier follow-up leant on is not carried on
     body = _LEAD.sub("", question) or question
     body = body[0].upper() + body[1:]
     what_about = _WHAT_ABOUT.match(body)
     earlier = _TOPIC.search(previous)
     if what_about and earlier:
         return f"{previous[: earlier.start('topic')]}{what_about.group('topic')}?"
-    return f"{body.rstrip()} (following: {previous.strip()})"
+    return f"{body.rstrip()}{FOLLOWING}{previous.strip()})"
 
 
 def rewrite_with_llm(llm: LLM, question: str, history: Sequence[str]) -> str | None:

@@ -102,8 +102,11 @@ class Assistant:
 
     @cached_property
     def refusal_model(self) -> RefusalModel:
-        """The calibrated model that decides between answering and refusing (see `assistant.evidence`)."""
-        return RefusalModel.load(self.settings.answer.refusal_model)
+        """The calibrated model that decides between answering and refusing (see `assistant.evidence`),
+        with the threshold the settings set, if they set one."""
+        model = RefusalModel.load(self.settings.answer.refusal_model)
+        override = self.settings.answer.refusal_threshold
+        return model if override is None else replace(model, threshold=override)
 
     @cached_property
     def llm(self) -> LLM | None:

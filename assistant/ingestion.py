@@ -288,7 +288,7 @@ def _store(
 # Bumped whenever `question_texts` (or `reranking.answer_sentences`, which it reads) changes, so that
 # the next ingest stores every document's texts again; until then a text the store lacks is embedded
 # when a question needs it.
-READINGS_VERSION = 2
+READINGS_VERSION = 3
 
 
 def question_texts(text: str, metadata: Mapping[str, Any]) -> list[str]:

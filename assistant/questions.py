@@ -15,6 +15,8 @@ from assistant.sentences import split_sentences
 from assistant.store import keyword_tokens
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# What a follow-up's rewrite puts before the question it leans on (see `conversation`): a mark, not a word asked.
+FOLLOWING = " (following: "
 # A capitalised word inside the question (not its first word): a name, an acronym, a place.
 NAME = re.compile(r"(?<!^)(?<![.?!:] )\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)")
 # What a question asks for, when its wording says so, and what a sentence that answers it contains.
@@ -40,7 +42,8 @@ _ASKS_NAME = re.compile(
     r"|^which [\w\s-]+? (?:is|are|was|were) (?:named|cited|mentioned)\b",  # "Which provider is named in ...?"
     re.IGNORECASE,
 )
-_CAPITALISED = re.compile(r"(?<=[\w,)] )[A-Z][\w-]*")  # mid-sentence: not after a colon, a stop or a table bar
+# Mid-sentence (not after a colon, a stop or a table bar), or after a title ("Prof. Asante-Darko presented ...").
+_CAPITALISED = re.compile(r"(?:(?<=[\w,)] )|(?<=(?:Dr|Mr|Ms)\. )|(?<=(?:Mrs|H\.E)\. )|(?<=Prof\. ))[A-Z][\w-]*")
 _HAS_PLACE = re.compile(r"\b(?:Venue|Street|Avenue|Road|Plaza|Square|Boulevard|Floor|Headquarters)\b")
 _MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
 _COUNT_WORDS = (
@@ -113,7 +116,7 @@ ROLE_WORDS = frozenset(keyword_tokens(
 _FRAME_TERMS = frozenset(keyword_tokens(
     "say says said according mention mentioned describe described give gives gave given refer refers "
     "call called mean meant kind type exactly roughly already under over out both like must "
-    "tell me need want know please explain name named list"
+    "tell me need want know please explain name named list many much"
 ))
 # Words that name the form of the answer, which `asked_kind` checks ("On what date ...?" is answered
 # by "5 May 2026", not by the word "date").
@@ -129,8 +132,10 @@ def question_terms(question: str) -> set[str]:
 
     >>> sorted(question_terms("What does the article say about fines under the AI Act?"))
     ['act', 'ai', 'articl', 'fine']
+    >>> sorted(question_terms("How much did they pledge? (following: Who funds the facility?)"))
+    ['facil', 'fund', 'pledg']
     """
-    return set(keyword_tokens(question)) - _FRAME_TERMS
+    return set(keyword_tokens(question.replace(FOLLOWING, " ("))) - _FRAME_TERMS
 
 
 def name_terms(question: str) -> set[str]:
@@ -267,6 +272,8 @@ def states_kind(sentence: str, kind: str | None, question: str) -> bool:
     True
     >>> states_kind("The Panel and the Global Dialogue were launched.", "name", "Who will chair the Global Dialogue?")
     False
+    >>> states_kind("Prof. Asante-Darko presented the study.", "name", "Who presented the study?")
+    True
     """
     if kind == "duration":
         return bool(_HAS_DURATION.search(sentence))

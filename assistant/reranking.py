@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from assistant.chunking import BRACKETED_LABEL, defined_terms
 from assistant.embedding import SentenceTransformerEmbedding
 from assistant.questions import asked_kind, question_terms, said_terms, states_kind
 from assistant.retrieval import asked_definitions
-from assistant.sentences import addresses_assistant, split_sentences
+from assistant.sentences import addresses_assistant, sentence_spans
 from assistant.store import keyword_tokens
 
 _LEADING_NUMBER = re.compile(r"^[-*•➤\s]*(?:\(?\d{1,3}[.)]\s+)?")
@@ -107,7 +108,8 @@ def answer_sentences(text: str, metadata: Mapping[str, Any]) -> list[str]:
     """The sentences of a passage that can stand in an answer, as the answer stage scores them.
 
     A line of fewer than four words is read with the line after it ("09:30 – 11:00" then the agenda
-    item), so that a time or a label is neither dropped nor quoted alone, unless it is the
+    item), so that a time or a label is neither dropped nor quoted alone, but not across the end of
+    its paragraph (a meeting's dates on the line under its venue), and not when it is the
     document's title or the passage's heading (`metadata`), which name a topic and are never
     quoted as part of a sentence; a sentence that opens by pointing back ("It", "These systems") is
     read with the sentence before it, and so on back to the sentence that names what they point to.
@@ -118,10 +120,15 @@ def answer_sentences(text: str, metadata: Mapping[str, Any]) -> list[str]:
     'Data is shared on trust. That trust is earned. It cannot be signed.'
     >>> answer_sentences("09:30 – 11:00\\nWelcome and framing by the chair\\n11:00 – 11:30", {"title": "T"})
     ['09:30 – 11:00 Welcome and framing by the chair']
+    >>> answer_sentences("Accra International Conference Centre\\n17-18 March 2026\\n\\nConvened by the Ministry.", {"title": "T"})
+    ['Accra International Conference Centre', '17-18 March 2026', 'Convened by the Ministry.']
     >>> answer_sentences("1.3. Transparency\\nActors should disclose their systems.", {"title": "T", "heading": "1.3. Transparency"})
     ['Actors should disclose their systems.']
     """
-    raw = split_sentences(text)
+    spans = sentence_spans(text)
+    raw = [text[start:end] for start, end in spans]
+    # Whether a paragraph ends after each sentence (a blank line follows it)
+    closes = [bool(re.search(r"\n\s*\n", text[end:after])) for (_, end), (after, _) in pairwise(spans)] + [False]
     sentences = [_LEADING_NUMBER.sub("", s.replace("**", "")).strip() for s in raw]
     names = {_unnumbered(metadata.get("title", "")), _unnumbered(metadata.get("heading") or "")}
     kept: list[str] = []
@@ -139,7 +146,7 @@ def answer_sentences(text: str, metadata: Mapping[str, Any]) -> list[str]:
             continue
         if clean.endswith(":"):  # "... shall:" says nothing without the list it introduces
             clean = _with_list(clean, sentences[position + 1 :])
-        fragment = clean if len(clean.split()) < 4 else ""
+        fragment = clean if len(clean.split()) < 4 and not (closes[position] and clean[-1].isalnum()) else ""
         if fragment:
             continue
         pointing_back = _ANAPHOR.match(clean) and previous[0] == position - 1

@@ -13,6 +13,8 @@ the same word still meet.
 
     >>> normalise("The Korean ambassador's organisation paid EUR 35,000,000, or seven million")
     "The korea ambassador's organization paid EUR 35000000, or 7000000"
+    >>> normalise("The Uruguayan ambassador named a Latin American capital, in English")
+    'The uruguay ambassador named a latin america capital, in English'
 """
 
 from __future__ import annotations
@@ -23,27 +25,50 @@ import re
 # ("Kenyan" ~ "Kenya", "Malaysian" ~ "Malaysia") are listed too: a suffix rule would also turn
 # "Asian" into "Asia" and "Christian" into "Christ".
 DEMONYMS = {
+    # A region's adjective before the country's that it contains: "Latin American" is not "Latin United States".
+    "latin american": "latin america", "south american": "south america", "north american": "north america",
+    "central american": "central america",
     "afghan": "afghanistan", "albanian": "albania", "algerian": "algeria", "american": "united states",
-    "argentine": "argentina", "argentinian": "argentina", "armenian": "armenia", "australian": "australia",
-    "austrian": "austria", "bangladeshi": "bangladesh", "belgian": "belgium", "brazilian": "brazil",
-    "british": "united kingdom", "bulgarian": "bulgaria", "cambodian": "cambodia", "canadian": "canada",
-    "chilean": "chile", "chinese": "china", "colombian": "colombia", "croatian": "croatia", "cypriot": "cyprus",
-    "czech": "czechia", "danish": "denmark", "dutch": "netherlands", "egyptian": "egypt", "emirati": "united arab emirates",
-    "estonian": "estonia", "ethiopian": "ethiopia", "filipino": "philippines", "finnish": "finland",
-    "french": "france", "german": "germany", "ghanaian": "ghana", "greek": "greece", "hungarian": "hungary",
+    "andorran": "andorra", "angolan": "angola", "argentine": "argentina", "argentinian": "argentina",
+    "armenian": "armenia", "australian": "australia", "austrian": "austria", "azerbaijani": "azerbaijan",
+    "bahamian": "bahamas", "bahraini": "bahrain", "bangladeshi": "bangladesh", "barbadian": "barbados",
+    "belarusian": "belarus", "belgian": "belgium", "belizean": "belize", "beninese": "benin", "bhutanese": "bhutan",
+    "bolivian": "bolivia", "bosnian": "bosnia", "botswanan": "botswana", "brazilian": "brazil",
+    "british": "united kingdom", "bruneian": "brunei", "bulgarian": "bulgaria", "burkinabe": "burkina faso",
+    "burmese": "myanmar", "burundian": "burundi", "cambodian": "cambodia", "cameroonian": "cameroon",
+    "canadian": "canada", "chadian": "chad", "chilean": "chile", "chinese": "china", "colombian": "colombia",
+    "comorian": "comoros", "congolese": "congo", "costa rican": "costa rica", "croatian": "croatia", "cuban": "cuba",
+    "cypriot": "cyprus", "czech": "czechia", "danish": "denmark", "djiboutian": "djibouti", "dutch": "netherlands",
+    "ecuadorian": "ecuador", "egyptian": "egypt", "emirati": "united arab emirates", "eritrean": "eritrea",
+    "estonian": "estonia", "ethiopian": "ethiopia", "fijian": "fiji", "filipino": "philippines",
+    "finnish": "finland", "french": "france", "gabonese": "gabon", "gambian": "gambia", "georgian": "georgia",
+    "german": "germany", "ghanaian": "ghana", "greek": "greece", "grenadian": "grenada", "guatemalan": "guatemala",
+    "guinean": "guinea", "guyanese": "guyana", "haitian": "haiti", "honduran": "honduras", "hungarian": "hungary",
     "icelandic": "iceland", "indian": "india", "indonesian": "indonesia", "iranian": "iran", "iraqi": "iraq",
-    "irish": "ireland", "israeli": "israel", "italian": "italy", "japanese": "japan", "jordanian": "jordan",
-    "kazakh": "kazakhstan", "kenyan": "kenya", "korean": "korea", "latvian": "latvia", "lebanese": "lebanon",
-    "lithuanian": "lithuania", "luxembourgish": "luxembourg", "malaysian": "malaysia", "maltese": "malta",
-    "mexican": "mexico", "moroccan": "morocco", "nepalese": "nepal", "nigerian": "nigeria", "norwegian": "norway",
-    "pakistani": "pakistan", "peruvian": "peru", "polish": "poland", "portuguese": "portugal",
-    "romanian": "romania", "russian": "russia", "rwandan": "rwanda", "saudi": "saudi arabia",
-    "senegalese": "senegal", "singaporean": "singapore", "slovak": "slovakia", "slovenian": "slovenia",
-    "spanish": "spain", "swedish": "sweden", "swiss": "switzerland", "thai": "thailand", "tunisian": "tunisia",
-    "turkish": "turkey", "ugandan": "uganda", "ukrainian": "ukraine", "vietnamese": "viet nam",
-    "welsh": "wales", "scottish": "scotland", "english": "england", "european": "europe", "african": "africa",
+    "irish": "ireland", "israeli": "israel", "italian": "italy", "ivorian": "côte d'ivoire", "jamaican": "jamaica",
+    "japanese": "japan", "jordanian": "jordan", "kazakh": "kazakhstan", "kenyan": "kenya", "korean": "korea",
+    "kuwaiti": "kuwait", "kyrgyz": "kyrgyzstan", "lao": "laos", "laotian": "laos", "latvian": "latvia",
+    "lebanese": "lebanon", "liberian": "liberia", "libyan": "libya", "lithuanian": "lithuania",
+    "luxembourgish": "luxembourg", "malagasy": "madagascar", "malawian": "malawi", "malaysian": "malaysia",
+    "maldivian": "maldives", "malian": "mali", "maltese": "malta", "mauritanian": "mauritania",
+    "mauritian": "mauritius", "mexican": "mexico", "moldovan": "moldova", "monegasque": "monaco",
+    "mongolian": "mongolia", "montenegrin": "montenegro", "moroccan": "morocco", "mozambican": "mozambique",
+    "namibian": "namibia", "nepalese": "nepal", "nepali": "nepal", "new zealander": "new zealand",
+    "nicaraguan": "nicaragua", "nigerian": "nigeria", "nigerien": "niger", "norwegian": "norway", "omani": "oman",
+    "pakistani": "pakistan", "palestinian": "palestine", "panamanian": "panama", "paraguayan": "paraguay",
+    "peruvian": "peru", "polish": "poland", "portuguese": "portugal", "qatari": "qatar", "romanian": "romania",
+    "russian": "russia", "rwandan": "rwanda", "salvadoran": "el salvador", "samoan": "samoa",
+    "saudi": "saudi arabia", "senegalese": "senegal", "serbian": "serbia", "sierra leonean": "sierra leone",
+    "singaporean": "singapore", "slovak": "slovakia", "slovenian": "slovenia", "somali": "somalia",
+    "spanish": "spain", "sri lankan": "sri lanka", "sudanese": "sudan", "surinamese": "suriname",
+    "swedish": "sweden", "swiss": "switzerland", "syrian": "syria", "tajik": "tajikistan", "tanzanian": "tanzania",
+    "thai": "thailand", "togolese": "togo", "tongan": "tonga", "trinidadian": "trinidad and tobago",
+    "tunisian": "tunisia", "turkish": "turkey", "turkmen": "turkmenistan", "ugandan": "uganda",
+    "ukrainian": "ukraine", "uruguayan": "uruguay", "uzbek": "uzbekistan", "venezuelan": "venezuela",
+    "vietnamese": "viet nam", "yemeni": "yemen", "zambian": "zambia", "zimbabwean": "zimbabwe",
+    "welsh": "wales", "scottish": "scotland", "european": "europe", "african": "africa",
 }
-_DEMONYM = re.compile(rf"\b({'|'.join(DEMONYMS)})s?\b", re.IGNORECASE)
+_DEMONYM = re.compile(r"\b(" + "|".join(name.replace(" ", r"\s+") for name in DEMONYMS) + r")s?\b", re.IGNORECASE)
 # British endings -> American, for the word families where the two differ regularly.
 _SPELLINGS = [
     (re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations|ational)\b"), r"iz\1"),  # organise, harmonisation
@@ -83,7 +108,7 @@ def _spell_number(words: str) -> str:
 
 def normalise(text: str) -> str:
     """The text with demonyms, British spellings and written-out or grouped figures in one form."""
-    text = _DEMONYM.sub(lambda m: DEMONYMS[m.group(1).lower()], text)
+    text = _DEMONYM.sub(lambda m: DEMONYMS[' '.join(m.group(1).lower().split())], text)
     for pattern, american in _SPELLINGS:
         text = pattern.sub(american, text)
     text = _GROUPED.sub(lambda m: re.sub(r"\D", "", m.group()), text)

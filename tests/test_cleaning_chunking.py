@@ -82,3 +82,12 @@ def test_plain_text_headings_become_sections(counter: TokenCounter) -> None:
     text = clean_text(load_text(CORPUS / "modern-diplomacy-ai-new-frontier-of-global-diplomacy.txt"))
     sections = {c.section for c in StructureChunker(198, counter.count).split(text, "t")}
     assert "The Barriers to Implementation" in sections
+
+
+def test_numbered_plain_text_headings_become_sections(counter: TokenCounter) -> None:
+    """A chair's summary numbers its headings; its numbered paragraphs and lists stay paragraphs."""
+    paragraph = "The meeting brought together ministers, heads of national institutes and researchers from 47 countries."
+    text = (f"Chair's Summary: A Meeting\n\nAccra, 17-18 March 2026\n\n1. Purpose and participation\n\n{paragraph}\n\n2. Opening session\n\n{paragraph}\n\n"
+            f"3. The commitments are kept under review by the secretariat every year.\n")
+    sections = [c.section for c in StructureChunker(198, counter.count).split(text, "t")]
+    assert sections == ["", "1. Purpose and participation", "2. Opening session", "2. Opening session > 3"]
