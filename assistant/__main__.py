@@ -170,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
                        document=args.holdout_document or args.document, holdout=bool(args.holdout_document),
                        show_progress=progress_wanted())
         print(json.dumps({"metrics": run["metrics"], "latency_ms": run["latency_ms"],
-                          "index_hash": run["index_hash"], "engine_hash": run["engine_hash"],
+                          "index_hash": run["index_hash"], "corpus_hash": run["corpus_hash"], "engine_hash": run["engine_hash"],
                           "report": str(args.out / "report.html")}, indent=2))
         return 0
     filters = Filters(tuple(args.doc), tuple(args.issuer), tuple(args.kind), args.date_from, args.date_to, tuple(args.part))

@@ -143,5 +143,6 @@ def calibrate(assistant: Any, qa_paths: Sequence[Path], split: str = "dev", leav
     records = ask_all(assistant.ask, items, assistant.standalone)
     return fit_model(items, records, {
         "qa_sets": [path.as_posix() for path in qa_paths], "split": split, "left_out": sorted(leave_out),
-        "index_hash": assistant.settings.index_hash(), "fitted": datetime.now(UTC).date().isoformat(),
+        "index_hash": assistant.settings.index_hash(), "corpus_hash": assistant.store.check_ready().corpus_hash(),
+        "fitted": datetime.now(UTC).date().isoformat(),
     })

@@ -130,6 +130,7 @@ def run_eval(assistant: Any, qa_path: Path, out_dir: Path, baseline: str | None 
         "answerable": sum(1 for item in items if item.get("answerable", True)),
         "unanswerable": sum(1 for item in items if not item.get("answerable", True)),
         "index_hash": assistant.settings.index_hash(),
+        "corpus_hash": assistant.store.check_ready().corpus_hash(),
         "engine_hash": assistant.settings.engine_hash(),
         "models": assistant.model_names(),
         "started": started.isoformat(timespec="seconds"),
@@ -174,7 +175,8 @@ def run_markdown(summary: dict[str, Any]) -> str:
     baseline = summary.get("baseline", {}).get("metrics", {})
     header = "| metric | this run |" + (" naive baseline |" if baseline else "")
     opening = (f"**{summary['questions']} questions** ({summary['unanswerable']} unanswerable) from `{summary['qa_set']}`, "
-               f"index `{summary['index_hash']}`, engine `{summary['engine_hash']}`, {summary['seconds']} s.")
+               f"index `{summary['index_hash']}`, corpus `{summary.get('corpus_hash', '?')}`, engine `{summary['engine_hash']}`, "
+               f"{summary['seconds']} s.")
     lines = [opening, "", header, "| --- | --- |" + (" --- |" if baseline else "")]
     for name, value in summary["metrics"].items():
         lines.append(f"| {name} | {show(value)} |" + (f" {show(baseline.get(name))} |" if baseline else ""))
@@ -234,8 +236,8 @@ def compare_runs(dir_a: Path, dir_b: Path) -> dict[str, Any]:
     shared = [qid for qid in items_a if qid in items_b]
     verdicts = {qid: (failure_kind(items_a[qid], res_a[qid]), failure_kind(items_b[qid], res_b[qid])) for qid in shared}
     return {
-        "a": {"dir": str(dir_a), "index_hash": sum_a["index_hash"], "engine_hash": sum_a.get("engine_hash")},
-        "b": {"dir": str(dir_b), "index_hash": sum_b["index_hash"], "engine_hash": sum_b.get("engine_hash")},
+        "a": {"dir": str(dir_a), "index_hash": sum_a["index_hash"], "corpus_hash": sum_a.get("corpus_hash"), "engine_hash": sum_a.get("engine_hash")},
+        "b": {"dir": str(dir_b), "index_hash": sum_b["index_hash"], "corpus_hash": sum_b.get("corpus_hash"), "engine_hash": sum_b.get("engine_hash")},
         "metrics": metrics,
         "fixed": [{"id": qid, "was": a} for qid, (a, b) in verdicts.items() if a and not b],
         "broken": [{"id": qid, "now": b} for qid, (a, b) in verdicts.items() if b and not a],
@@ -250,9 +252,11 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         return "–" if value is None else f"{value:.4f}"
 
     a, b = comparison["a"], comparison["b"]
-    lines = [f"A: {a['dir']} (index {a['index_hash']}, engine {a['engine_hash']})",
-             f"B: {b['dir']} (index {b['index_hash']}, engine {b['engine_hash']})", "",
-             "| metric | A | B | change |", "| --- | --- | --- | --- |"]
+    lines = [f"A: {a['dir']} (index {a['index_hash']}, corpus {a['corpus_hash']}, engine {a['engine_hash']})",
+             f"B: {b['dir']} (index {b['index_hash']}, corpus {b['corpus_hash']}, engine {b['engine_hash']})", ""]
+    if a["corpus_hash"] != b["corpus_hash"]:
+        lines += ["The two runs were not on the same documents (their corpus hashes differ).", ""]
+    lines += ["| metric | A | B | change |", "| --- | --- | --- | --- |"]
     for name, row in comparison["metrics"].items():
         change = "–" if row["change"] is None else f"{row['change']:+.4f}"
         lines.append(f"| {name} | {show(row['a'])} | {show(row['b'])} | {change} |")

@@ -115,6 +115,7 @@ def _run_rows(summary: dict[str, Any]) -> list[list[Cell]]:
         ["QA set", text("qa_set")],
         ["Questions", f"{text('questions')} ({text('answerable')} answerable, {text('unanswerable')} unanswerable)"],
         ["Index hash", text("index_hash")],
+        ["Corpus hash", text("corpus_hash")],
         ["Engine hash", text("engine_hash")],
         ["Started", text("started")],
         ["Duration", _DASH if seconds is None else f"{seconds:.1f} s"],

@@ -15,6 +15,7 @@ and rebuilds the keyword index from Chroma, the single source of truth for chunk
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import itertools
 import json
 import os
@@ -96,6 +97,19 @@ class Manifest:
                 f"The index manifest {path} is damaged ({exc}); "
                 "run `python -m assistant ingest --rebuild`."
             ) from exc
+
+    def corpus_hash(self) -> str:
+        """A short hash of the documents indexed: their texts and catalog entries, not when they were indexed.
+
+        The index hash says how the index was built, this one what it holds: two eval runs, or a
+        calibration and the index it is used with, that differ here were not on the same documents.
+
+        >>> a = Manifest({}, {"a.txt": {"sha256": "1", "title": "A", "indexed_at": "monday"}})
+        >>> a.corpus_hash() == Manifest({}, {"a.txt": {"sha256": "1", "title": "A", "indexed_at": "friday"}}).corpus_hash()
+        True
+        """
+        entries = {key: {k: v for k, v in entry.items() if k != "indexed_at"} for key, entry in self.documents.items()}
+        return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()[:12]
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")

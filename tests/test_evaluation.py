@@ -278,6 +278,7 @@ def test_run_folder_holds_records_summary_ragas_and_reports(shipped_run: Path, a
     assert set(rows[0]) >= {"id", "question", "answer", "refused", "citations", "retrieved", "unsupported", "timings_ms"}
     summary = json.loads((shipped_run / "summary.json").read_text())
     assert summary["index_hash"] == assistant.settings.index_hash() and summary["engine_hash"] == assistant.settings.engine_hash()
+    assert summary["corpus_hash"] == assistant.store.check_ready().corpus_hash()
     assert "eu-ai-act-2024" in summary["by_document"] and "(none)" in summary["by_document"]
     assert summary["latency_ms"]["total"]["p95"] >= summary["latency_ms"]["total"]["p50"] > 0
     ragas = [json.loads(line) for line in (shipped_run / "ragas.jsonl").read_text().splitlines()]
@@ -298,6 +299,10 @@ def test_compare_runs_lists_fixed_and_broken_questions(shipped_run: Path, tmp_pa
     comparison = compare_runs(shipped_run, changed)
     assert comparison["broken"] == [{"id": now_refused["id"], "now": "false refusal"}] and comparison["fixed"] == []
     assert f"Broken in B (1): {now_refused['id']} (false refusal)" in comparison_markdown(comparison)
+    assert "not on the same documents" not in comparison_markdown(comparison)
+    summary = json.loads((changed / "summary.json").read_text())
+    (changed / "summary.json").write_text(json.dumps(summary | {"corpus_hash": "another"}))
+    assert "not on the same documents" in comparison_markdown(compare_runs(shipped_run, changed))
     result = run("eval-compare", str(shipped_run), str(tmp_path / "missing"))
     assert result.returncode == 1 and "not a complete eval run folder" in result.stderr
 
