@@ -44,6 +44,9 @@ from assistant.wording import normalise, stated_figures
 BUNDLED_MODEL = Path(__file__).with_name("refusal_model.json")
 # The features, each in [0, 1] (see `measure`).
 FEATURES = ("similarity", "best_similarity", "coverage", "rare_coverage", "thing_unnamed", "kind_missing", "unknown_names")
+# What tells the documents of one question apart: `unknown_names` is the question's own, alike for
+# every document searched, so it says nothing of which of them speaks to the point.
+DOCUMENT_FEATURES = tuple(name for name in FEATURES if name != "unknown_names")
 KIND_WINDOW = 3  # the asked kind (a date, a figure, a name) is looked for among this many best sentences
 READ_PASSAGES = 3  # the best passages whose words count as covering the question's
 # How close (cosine, each word embedded alone) a word of the passages must lie to a word of the
@@ -127,7 +130,8 @@ def _logistic(weights: Mapping[str, float], bias: float, features: Mapping[str, 
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
-def fit(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], l2: float = 1.0) -> tuple[dict[str, float], float]:
+def fit(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], l2: float = 1.0,
+        features: Sequence[str] = FEATURES) -> tuple[dict[str, float], float]:
     """Weights and bias of a logistic regression (Newton's method, an L2 penalty on the weights).
 
     A few features and a few hundred questions need no library; the penalty keeps a weight finite
@@ -138,10 +142,10 @@ def fit(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], l2: float =
     >>> weights["coverage"] > 0 > bias
     True
     """
-    x = np.array([[row[name] for name in FEATURES] + [1.0] for row in rows])
+    x = np.array([[row[name] for name in features] + [1.0] for row in rows])
     y = np.array(labels, dtype=float)
     beta = np.zeros(x.shape[1])
-    penalty = np.diag([l2] * len(FEATURES) + [0.0])
+    penalty = np.diag([l2] * len(features) + [0.0])
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-x @ beta))
         gradient = x.T @ (p - y) + penalty @ beta
@@ -150,7 +154,7 @@ def fit(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], l2: float =
         beta -= step
         if np.abs(step).max() < 1e-8:
             break
-    return {name: round(float(w), 4) for name, w in zip(FEATURES, beta)}, round(float(beta[-1]), 4)
+    return {name: round(float(w), 4) for name, w in zip(features, beta)}, round(float(beta[-1]), 4)
 
 
 def passage_text(node: NodeWithScore) -> str:

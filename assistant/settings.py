@@ -116,7 +116,7 @@ class AnswerSettings(_Group):
         ge=0,
         le=1,
         description="Probability that the passages answer, below which the assistant refuses; empty means "
-        "the refusal model's own threshold, chosen with it on the dev split.",
+        "the refusal model's own threshold, 2/3 (a wrong answer costs twice a needless refusal).",
     )
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
     llm_source_chars: int = Field(

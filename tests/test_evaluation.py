@@ -333,3 +333,14 @@ def test_evaluate_tab_shows_validation_errors(assistant: Assistant, tmp_path: Pa
     monkeypatch.setattr(assistant.settings.serve, "uploads", True)
     summary_md, *_ = ChatHandlers(assistant).evaluate(str(bad), progress=lambda *a, **k: None)
     assert "The QA set is not valid" in summary_md and "line 1: missing field" in summary_md and "line 2: not valid JSON" in summary_md
+
+
+def test_the_unseen_document_kit_makes_a_seven_document_corpus(tmp_path: Path) -> None:
+    """benchmarks/unseen_document.py's corpus: the six documents, the unseen one, one catalog; its set is valid."""
+    from assistant.catalog import load_catalog
+    from benchmarks.unseen_document import UNSEEN, corpus_with_unseen
+
+    catalog = load_catalog(corpus_with_unseen(tmp_path / "corpus"))
+    assert len(catalog) == 7 and all((tmp_path / "corpus" / name).exists() for name in catalog)
+    items = read_qa_set(UNSEEN / "accra_qa.jsonl")
+    assert len(items) == 30 and {item["tags"][0] for item in items if not item.get("expected_documents")} == {"accra-2026-03"}
