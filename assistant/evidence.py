@@ -2,11 +2,11 @@
 
 A few features that do not depend on how the question is worded are measured on the best passages
 and on their best sentences (as the rerank stage scored them); a logistic model turns them into
-the probability that the question is answerable from those passages. The model's coefficients and
-the threshold below which the assistant refuses are fitted on the dev split of the QA set, never on
-the test split (`python -m assistant calibrate evals/governance_qa.jsonl evals/briefing_qa.jsonl
---write`), and kept in
-`refusal_model.json` beside this module with the calibration that made them.
+the probability that the question is answerable from those passages. The model's coefficients are
+fitted on the dev split of the QA set, never on the test split (`python -m assistant calibrate
+evals/governance_qa.jsonl evals/briefing_qa.jsonl --write`); the threshold below which the
+assistant refuses follows from what its two errors cost (see `calibration.threshold_for`). Both are
+kept in `refusal_model.json` beside this module with the calibration that made them.
 
 The one refusal the model cannot overrule: a figure or date the question itself states that no
 passage holds ("What did the Panel decide in 2031?").
@@ -90,8 +90,9 @@ class Evidence:
 
 @dataclass(frozen=True)
 class RefusalModel:
-    """Logistic models over `FEATURES`: the probability that the passages answer the question, and
-    the probability that one document's own passages speak to the point of an answer across documents.
+    """Logistic models: over `FEATURES`, the probability that the passages answer the question; over
+    `DOCUMENT_FEATURES`, the probability that one document's own passages speak to the point of an
+    answer across documents.
 
     The two are fitted apart: a question's answer turns on one sentence that states what is asked,
     a document's place in a briefing on how much of the topic its passages cover. Without document
