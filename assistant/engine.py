@@ -262,8 +262,10 @@ class Assistant:
         if groups:
             answer = answer_text(plan.shape, groups, silent, synthesis)
         else:
-            answer = (f"{CANNOT_ANSWER}. None of the {len(documents)} documents searched speaks to this point clearly "
-                      f"enough: {'; '.join(silent)}. The nearest passages are listed below; they may help you rephrase the question.")
+            scope = f" (filters: {filters.describe()})" if filters and filters.describe() else ""
+            answer = (f"{CANNOT_ANSWER}. None of the {len(documents)} documents searched{scope} speaks to this point "
+                      f"clearly enough: {'; '.join(silent)}. The nearest passages are listed below; they may help you "
+                      "rephrase the question.")
         if on_token:
             on_token(answer_text(plan.shape, groups, silent) if synthesis else answer)
         done = time.perf_counter()

@@ -236,7 +236,8 @@ def measure(
     unsaid = terms - set(keyword_tokens(context))
     close = closeness(question, unsaid, context, embed_model)
     uncovered = {t for t in unsaid if close[t] < PARAPHRASE_SIMILARITY}
-    names = [keyword_tokens(name) for name in dict.fromkeys(NAME.findall(question))]
+    # A hyphenated name is known when one of its parts is: "Ghanaian-hosted", "UNU-CPR's side event".
+    names = [keyword_tokens(name.replace("-", " ")) for name in dict.fromkeys(NAME.findall(question))]
     names = [stems for stems in names if stems]
     kind = asked_kind(question)
     rarity = {t: vocabulary.rarity(t) for t in terms}
