@@ -55,7 +55,7 @@ class IndexUnavailable(RuntimeError):
 
 
 # Bumped whenever `keyword_tokens` changes, so that the next ingest rebuilds the keyword index.
-TOKENS_VERSION = 6
+TOKENS_VERSION = 3
 
 
 def keyword_tokens(text: str) -> list[str]:
