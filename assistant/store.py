@@ -94,17 +94,17 @@ class Manifest:
             ) from exc
 
     def corpus_hash(self) -> str:
-        """A short hash of the documents indexed: their texts and catalog entries, not when they were indexed.
+        """A short hash of the documents indexed, from each one's `sha256` (its bytes and catalog entry).
 
         The index hash says how the index was built, this one what it holds: two eval runs, or a
         calibration and the index it is used with, that differ here were not on the same documents.
 
-        >>> a = Manifest({}, {"a.txt": {"sha256": "1", "title": "A", "indexed_at": "monday"}})
-        >>> a.corpus_hash() == Manifest({}, {"a.txt": {"sha256": "1", "title": "A", "indexed_at": "friday"}}).corpus_hash()
+        >>> a = Manifest({}, {"a.txt": {"sha256": "1", "indexed_at": "monday"}})
+        >>> a.corpus_hash() == Manifest({}, {"a.txt": {"sha256": "1", "indexed_at": "friday"}}).corpus_hash()
         True
         """
-        entries = {key: {k: v for k, v in entry.items() if k != "indexed_at"} for key, entry in self.documents.items()}
-        return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()[:12]
+        digests = sorted((key, entry["sha256"]) for key, entry in self.documents.items())
+        return hashlib.sha256(json.dumps(digests).encode()).hexdigest()[:12]
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
