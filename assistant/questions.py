@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.sentences import split_sentences
+from assistant.sentences import TITLES, split_sentences
 from assistant.store import keyword_tokens
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -43,7 +43,7 @@ _ASKS_NAME = re.compile(
     re.IGNORECASE,
 )
 # Mid-sentence (not after a colon, a stop or a table bar), or after a title ("Prof. Asante-Darko presented ...").
-_CAPITALISED = re.compile(r"(?:(?<=[\w,)] )|(?<=(?:Dr|Mr|Ms)\. )|(?<=(?:Mrs|H\.E)\. )|(?<=Prof\. ))[A-Z][\w-]*")
+_CAPITALISED = re.compile(r"(?:(?<=[\w,)] )|" + "|".join(rf"(?<={re.escape(title)}\. )" for title in TITLES) + r")[A-Z][\w-]*")
 _HAS_PLACE = re.compile(r"\b(?:Venue|Street|Avenue|Road|Plaza|Square|Boulevard|Floor|Headquarters)\b")
 _MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
 _COUNT_WORDS = (

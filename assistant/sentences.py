@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 
+TITLES = ("Mr", "Mrs", "Ms", "Dr", "Prof", "H.E")  # before a person's name; their stop ends no sentence
 _ABBREVIATIONS = {
-    "e.g", "i.e", "etc", "no", "nos", "art", "arts", "p", "pp", "para", "mr", "mrs", "ms", "dr",
-    "prof", "h.e", "st", "vs", "cf", "fig", "u.s", "u.k", "approx", "ca", "op", "ibid", "vol",
+    "e.g", "i.e", "etc", "no", "nos", "art", "arts", "p", "pp", "para", "st", "vs", "cf", "fig", "u.s", "u.k",
+    "approx", "ca", "op", "ibid", "vol", *(title.lower() for title in TITLES),
 }
 # A stop before a capital, a figure or a bullet; never before a citation marker, which belongs to
 # the sentence it follows ("... laying down rules on AI.' [1].").
