@@ -186,7 +186,7 @@ class CitedAnswerSynthesizer(BaseSynthesizer):
     def synthesize(self, query: QueryBundle | str, nodes: list[NodeWithScore], **kwargs: Any) -> Response:
         question = query.query_str if isinstance(query, QueryBundle) else query
         passages = nodes[: self._answer_settings.passages]
-        ranked = score_sentences(question, passages, self._embed)
+        ranked = score_sentences(question, passages, self._embed, self._names)
         evidence = measure(unnamed(question, self._names), passages, ranked, self._embed, self._vocabulary)
         evidence.probability = self._model.probability(evidence.features)
         if not ranked or not evidence.sufficient(self._model.threshold):

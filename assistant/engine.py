@@ -152,7 +152,8 @@ class Assistant:
             retrieval = retrieval.model_copy(update={"fused_top_k": top_k, "top_n": top_k})
         return RetrieverQueryEngine(
             retriever=HybridRetriever(self.store, self.embed_model, retrieval, filters),
-            node_postprocessors=[SentenceRerank(embed_model=self.embed_model, weight=retrieval.rerank_weight, top_n=retrieval.top_n)],
+            node_postprocessors=[SentenceRerank(embed_model=self.embed_model, weight=retrieval.rerank_weight, top_n=retrieval.top_n,
+                                               names=filters.names if filters else ())],
             response_synthesizer=self.synthesizer(filters, llm, on_token),
         )
 

@@ -37,7 +37,7 @@ import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from assistant.embedding import SentenceTransformerEmbedding
-from assistant.questions import NAME, NUMBER, asked_kind, asked_thing, name_terms, names_thing, question_terms
+from assistant.questions import FORM_WORDS, NAME, NUMBER, asked_kind, asked_thing, name_terms, names_thing, question_terms
 from assistant.store import keyword_tokens
 from assistant.wording import normalise, stated_figures
 
@@ -159,9 +159,14 @@ def fit(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], l2: float =
 
 
 def passage_text(node: NodeWithScore) -> str:
-    """A passage with the catalog fields a question may use to name it ("the UN Foundation summary")."""
+    """A passage with the catalog fields a question may use to name it ("the UN Foundation summary").
+
+    A hyphenated name in them is also given in its parts: "the UNU concept note" names the note
+    issued by "UNU-CPR".
+    """
     meta = node.node.metadata
-    return " ".join(str(meta.get(key, "")) for key in ("title", "kind", "issuer", "heading")) + f" {node.node.get_content()}"
+    catalog = " ".join(str(meta.get(key, "")) for key in ("title", "kind", "issuer", "heading"))
+    return f"{catalog} {catalog.replace('-', ' ')} {node.node.get_content()}"
 
 
 def words(text: str) -> list[str]:
@@ -231,7 +236,9 @@ def measure(
     if not ranked:
         return Evidence(dict.fromkeys(FEATURES, 0.0) | {"kind_missing": 1.0, "unknown_names": 1.0}, missing_figures(question, nodes))
     similarities = [c.similarity for c in ranked[:3]]
-    terms = question_terms(question)
+    kind = asked_kind(question)
+    # "On what *date* ...?" asks for a date, which `kind_missing` looks for, not for the word.
+    terms = question_terms(question) - (FORM_WORDS if kind else set())
     context = " ".join(passage_text(n) for n in nodes[:READ_PASSAGES])
     unsaid = terms - set(keyword_tokens(context))
     close = closeness(question, unsaid, context, embed_model)
@@ -239,7 +246,6 @@ def measure(
     # A hyphenated name is known when one of its parts is: "Ghanaian-hosted", "UNU-CPR's side event".
     names = [keyword_tokens(name.replace("-", " ")) for name in dict.fromkeys(NAME.findall(question))]
     names = [stems for stems in names if stems]
-    kind = asked_kind(question)
     rarity = {t: vocabulary.rarity(t) for t in terms}
     thing = asked_thing(question)
     thing_terms = set(keyword_tokens(thing or ""))

@@ -107,7 +107,9 @@ def documents_named(question: str, entries: Iterable[Mapping[str, Any]],
     document; a catalog word ("the Korean ambassador") may also be what the question asks about.
     """
     entries = list(entries)
-    aliased = named_documents(question, {e["doc_id"]: e.get("aliases", []) for e in entries})
+    kinds = {e["doc_id"]: e.get("kind", "") for e in entries}
+    aliased = {doc: _with_kind(question, name, kinds.get(doc, ""))
+               for doc, name in named_documents(question, {e["doc_id"]: e.get("aliases", []) for e in entries}).items()}
     owners: dict[str, set[str]] = {}
     for entry in entries:
         catalog = " ".join([entry["title"], entry["issuer"], *entry.get("aliases", [])])
@@ -120,6 +122,24 @@ def documents_named(question: str, entries: Iterable[Mapping[str, Any]],
             if len(doc_ids) == 1 and holding(term) <= doc_ids:
                 named.setdefault(next(iter(doc_ids)), word)
     return named, aliased
+
+
+def _with_kind(question: str, name: str, kind: str) -> str:
+    """The alias as written, with the words of the document's kind that follow it: they name the document too.
+
+    "According to the UN Foundation meeting summary, ..." names one document; "summary" is no more
+    the topic than "UN Foundation" is.
+
+    >>> _with_kind("What does the UN Foundation meeting summary say?", "UN Foundation", "meeting summary")
+    'UN Foundation meeting summary'
+    >>> _with_kind("What does the OECD say about summary reports?", "OECD", "recommendation")
+    'OECD'
+    """
+    kind_words = "|".join(re.escape(word) for word in kind.split())
+    if not kind_words:
+        return name
+    found = re.search(rf"{re.escape(name)}(?:'s)?(?:\s+(?:{kind_words})\b)+", question, re.IGNORECASE)
+    return found.group() if found else name
 
 
 def make_plan(question: str, named: Mapping[str, str], shape: str | None = None, aliases: Sequence[str] = ()) -> Plan:

@@ -13,6 +13,7 @@ import re
 
 from assistant.sentences import TITLES, split_sentences
 from assistant.store import keyword_tokens
+from assistant.wording import names_country
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # What a follow-up's rewrite puts before the question it leans on (see `conversation`): a mark, not a word asked.
@@ -20,13 +21,15 @@ FOLLOWING = " (following: "
 # A capitalised word inside the question (not its first word): a name, an acronym, a place.
 NAME = re.compile(r"(?<!^)(?<![.?!:] )\b([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)")
 # What a question asks for, when its wording says so, and what a sentence that answers it contains.
-_ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount)\b", re.IGNORECASE)
+_ASKS_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount|figure)\b", re.IGNORECASE)
 _CALENDAR = r"\b(?:what|which)(?: exact| precise)? (?:date|day|year|month)\b"  # asks for a date, not a clock time
 _ASKS_CALENDAR = re.compile(_CALENDAR, re.IGNORECASE)
 # "When is a system *considered* high-risk?" asks for a condition, not a date.
 _NOT_A_CONDITION = r"(?!.*\b(?:considered|deemed|regarded|classified|treated as|permitted|allowed|exempt(?:ed)?)\b)"
+# "When the participants talked about X, what did they flag?" sets a scene: its question comes after the comma.
+_SCENE = r"(?![^?]*,\s*(?:what|which|who|whom|whose|how|where|why)\b)"
 _ASKS_DATE = re.compile(
-    rf"^(?:by |from |since |until )?when\b{_NOT_A_CONDITION}|{_CALENDAR}|\bat what time\b", re.IGNORECASE
+    rf"^(?:by |from |since |until )?when\b{_NOT_A_CONDITION}{_SCENE}|{_CALENDAR}|\bat what time\b", re.IGNORECASE
 )
 _ASKS_DURATION = re.compile(r"\bhow long\b", re.IGNORECASE)
 # "Where was the meeting held?" asks for a venue; "Where must providers register?" does not.
@@ -34,14 +37,15 @@ _ASKS_PLACE = re.compile(
     r"\bwhere\b.*\b(?:held|take place|took place|located|hosted|venue)\b|\b(?:what|which) (?:venue|city|address)\b",
     re.IGNORECASE,
 )
-# "Who moderates?", "Which countries have joined?": answered by a name, a capitalised word that
-# the question does not already use.
+# "Who moderates?", "Under whose byline ...?", "If I have questions, whom do I contact?", "Which
+# countries have joined?": answered by a name, a capitalised word that the question does not already use.
 _ASKS_NAME = re.compile(
-    r"^(?:on |by |to |from |with |for )?(?:who|whom|whose)\b|\bnames? of\b|\bwhat (?:are|is) the names?\b"
+    r"(?:^|,\s+)(?:\w+\s+){0,2}(?:who|whom|whose)\b|\bnames? of\b|\bwhat (?:are|is) the names?\b"
     r"|\bwhich (?:countr|organi[sz]ation|member state|compan|institution|person|official|nation|government)"
     r"|^which [\w\s-]+? (?:is|are|was|were) (?:named|cited|mentioned)\b",  # "Which provider is named in ...?"
     re.IGNORECASE,
 )
+_ASKS_COUNTRY = re.compile(r"\b(?:which|what) (?:countr|nation|member state|state)", re.IGNORECASE)  # answered by a country's name
 # Mid-sentence (not after a colon, a stop or a table bar), or after a title ("Prof. Asante-Darko presented ...").
 _CAPITALISED = re.compile(r"(?:(?<=[\w,)] )|" + "|".join(rf"(?<={re.escape(title)}\. )" for title in TITLES) + r")[A-Z][\w-]*")
 _HAS_PLACE = re.compile(r"\b(?:Venue|Street|Avenue|Road|Plaza|Square|Boulevard|Floor|Headquarters)\b")
@@ -116,12 +120,12 @@ ROLE_WORDS = frozenset(keyword_tokens(
 _FRAME_TERMS = frozenset(keyword_tokens(
     "say says said according mention mentioned describe described give gives gave given refer refers "
     "call called mean meant kind type exactly roughly already under over out both like must "
-    "tell me need want know please explain name named list many much"
+    "tell me need want know please explain name named list many much whose whom"
 ))
 # Words that name the form of the answer, which `asked_kind` checks ("On what date ...?" is answered
 # by "5 May 2026", not by the word "date").
 FORM_WORDS = frozenset(keyword_tokens(
-    "date day year time month number percentage share proportion amount venue city address place kind type sort"
+    "date day year time month number figure percentage share proportion amount venue city address place kind type sort"
 ))
 # Verbs that ask about their object, not about themselves: "How does the AI Act *define* ...?".
 _SAYING_TERMS = _FRAME_TERMS | frozenset(keyword_tokens("define recommend suggest propose"))
@@ -167,6 +171,8 @@ def asked_kind(question: str) -> str | None:
     ('place', None)
     >>> asked_kind("When is the meeting held?"), asked_kind("When is a system not considered high-risk?")
     ('date', None)
+    >>> asked_kind("When the article talks about risk tiers, which fields does it name?"), asked_kind("Under whose byline?")
+    (None, 'name')
     """
     if _ASKS_QUANTITY.search(question):
         return "quantity"
@@ -270,6 +276,8 @@ def states_kind(sentence: str, kind: str | None, question: str) -> bool:
     False
     >>> states_kind("The event is supported by Japan.", "name", "Which country supports the event?")
     True
+    >>> states_kind("Public-private Partnerships support the event.", "name", "Which country supports the event?")
+    False
     >>> states_kind("The Panel and the Global Dialogue were launched.", "name", "Who will chair the Global Dialogue?")
     False
     >>> states_kind("Prof. Asante-Darko presented the study.", "name", "Who presented the study?")
@@ -287,6 +295,8 @@ def states_kind(sentence: str, kind: str | None, question: str) -> bool:
         # ("Who is Kenya's Permanent Representative?" says nothing of it but names.)
         if not _says_what_question_says(sentence, question):
             return False
+        if _ASKS_COUNTRY.search(question) and not names_country(sentence):
+            return False  # "Which countries have joined?" is not answered by "Public-private Partnerships"
         used = set(keyword_tokens(question))
         return any(set(keyword_tokens(word)) - used for word in _CAPITALISED.findall(sentence))
     if kind == "quantity":

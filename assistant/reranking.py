@@ -32,7 +32,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from assistant.chunking import BRACKETED_LABEL, defined_terms
 from assistant.embedding import SentenceTransformerEmbedding
 from assistant.questions import asked_kind, question_terms, said_terms, states_kind
-from assistant.retrieval import asked_definitions
+from assistant.retrieval import asked_definitions, referenced_parts, unnamed
 from assistant.sentences import addresses_assistant, sentence_spans
 from assistant.store import keyword_tokens
 
@@ -42,7 +42,9 @@ _LEADING_NUMBER = re.compile(r"^[-*•➤\s]*(?:\(?\d{1,3}[.)]\s+)?")
 _ANAPHOR = re.compile(r"(?:This|These|Those|That|It|Its|They|Their|Such|Both)\b(?! (?:Regulation|Article|Recommendation)\b)")
 # A field label an agenda or an event notice opens a line with: "[Moderator]", "Venue:".
 _LABEL = re.compile(rf"^(?:{BRACKETED_LABEL}|([A-Z][A-Za-z &/-]{{1,40}}):)\s*(.*)", re.DOTALL)
-LABEL_BOOST = 0.15  # how far a sentence whose field label the question names moves up (see `field_label`)
+# How far a sentence whose field label the question names moves up (see `field_label`); so does a
+# sentence of the article or annex the question cites ("What does Article 4 require?").
+LABEL_BOOST = 0.15
 _MAX_CHAIN = 1000  # characters: a sentence read with the sentences it points back to stays quotable
 # How far a sentence of the asked-for kind (a date for "when") moves up the ranking. Most sentences
 # of a meeting document carry some capitalised word, so stating a name ranks nothing; but when none
@@ -175,8 +177,13 @@ def in_context(sentence: str, metadata: Mapping[str, Any]) -> str:
     return f"{metadata.get('heading') or metadata.get('title', '')}: {sentence}"
 
 
-def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: SentenceTransformerEmbedding) -> list[Candidate]:
-    """Every sentence of the passages scored for the question, best first: meaning first, shared terms second."""
+def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: SentenceTransformerEmbedding,
+                    names: Sequence[str] = ()) -> list[Candidate]:
+    """Every sentence of the passages scored for the question, best first: meaning first, shared terms second.
+
+    `names` are the document names the question used: the sentences are scored for the question
+    without them (see `retrieval.unnamed`), since every passage of the named document is about it.
+    """
     candidates = [
         (index, sentence)
         for index, node in enumerate(nodes)
@@ -184,6 +191,7 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
     ]
     if not candidates:
         return []
+    question = unnamed(question, names)
     terms = question_terms(question)
     # Each sentence is read twice, under its heading and alone, and the closer reading counts. Under a
     # long title, a short line ("With the support of: Permanent Mission of Japan to the United Nations")
@@ -197,6 +205,7 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
     said = said_terms(question)
     asked_terms = set(asked_definitions(question))  # "How does the Act define X?" is answered by "'X' means"
     headings = [set(keyword_tokens(n.node.metadata.get("heading") or "")) for n in nodes]
+    cited = set(referenced_parts(question))
     ranked = []
     for (index, text), similarity in zip(candidates, similarities):
         # A term in the sentence's heading counts half: "The Board shall be composed of one
@@ -209,7 +218,7 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
         boost = KIND_BOOST["definition"] if defines else KIND_BOOST[kind] if states and kind else 0.0
         if states and kind in SAID_KIND_BOOST and said & set(keyword_tokens(text)):
             boost += SAID_KIND_BOOST[kind]
-        if terms & field_label(text):
+        if terms & field_label(text) or nodes[index].node.metadata.get("part") in cited:
             boost += LABEL_BOOST
         score = float(similarity) + 0.3 * overlap + boost - PASSAGE_ORDER * index
         ranked.append(Candidate(index, text, score, float(similarity), states))
@@ -236,6 +245,7 @@ class SentenceRerank(BaseNodePostprocessor):
     embed_model: SentenceTransformerEmbedding
     weight: float = Field(1.5, ge=0.0)
     top_n: int = Field(10, ge=1)
+    names: tuple[str, ...] = ()  # the document names the question used: they name no topic (see `retrieval.unnamed`)
 
     @classmethod
     def class_name(cls) -> str:
@@ -245,7 +255,7 @@ class SentenceRerank(BaseNodePostprocessor):
         if query_bundle is None or not self.weight or len(nodes) < 2:
             return nodes[: self.top_n]
         best = [0.0] * len(nodes)
-        for candidate in score_sentences(query_bundle.query_str, nodes, self.embed_model):
+        for candidate in score_sentences(query_bundle.query_str, nodes, self.embed_model, self.names):
             best[candidate.passage] = max(best[candidate.passage], candidate.match)
         fused = [float(node.score or 0.0) for node in nodes]
         return [NodeWithScore(node=nodes[i].node, score=score) for i, score in rerank(fused, best, self.weight)[: self.top_n]]

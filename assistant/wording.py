@@ -69,6 +69,13 @@ DEMONYMS = {
     "welsh": "wales", "scottish": "scotland", "european": "europe", "african": "africa",
 }
 _DEMONYM = re.compile(r"\b(" + "|".join(name.replace(" ", r"\s+") for name in DEMONYMS) + r")s?\b", re.IGNORECASE)
+# What a demonym may name that is no country: "Latin American", "European", "African".
+_REGIONS = {"latin america", "south america", "north america", "central america", "europe", "africa"}
+# A country's name, once `normalise` has turned its demonym into it ("the Korean mission" -> "korea").
+_COUNTRY = re.compile(
+    r"\b(?:" + "|".join(re.escape(c) for c in sorted(set(DEMONYMS.values()) - _REGIONS, key=len, reverse=True)) + r")\b",
+    re.IGNORECASE,
+)
 # British endings -> American, for the word families where the two differ regularly.
 _SPELLINGS = [
     (re.compile(r"(?<=[a-z]{3})is(e|es|ed|ing|ation|ations|ational)\b"), r"iz\1"),  # organise, harmonisation
@@ -113,6 +120,15 @@ def normalise(text: str) -> str:
         text = pattern.sub(american, text)
     text = _GROUPED.sub(lambda m: re.sub(r"\D", "", m.group()), text)
     return _NUMBER_WORDS.sub(lambda m: _spell_number(m.group()), text)
+
+
+def names_country(text: str) -> bool:
+    """Whether the text names a country, by its name or by its demonym.
+
+    >>> names_country("The Korean mission supports it."), names_country("Registries help regulators."), names_country("Latin American capitals")
+    (True, False, False)
+    """
+    return bool(_COUNTRY.search(normalise(text)))
 
 
 def stated_figures(text: str) -> list[str]:
