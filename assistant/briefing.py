@@ -13,6 +13,9 @@ sentences is checked against the passage it cites, as any LLM answer is, and one
     >>> diverse([_Sentence(0, "Fines reach 7% of turnover.", 1.0), _Sentence(0, "Fines reach 7% of the turnover.", 0.9),
     ...          _Sentence(1, "Audits are yearly.", 0.8)], 3)
     ['Fines reach 7% of turnover.', 'Audits are yearly.']
+    >>> diverse([_Sentence(0, "Fines reach 7%.", 1.0), _Sentence(0, "Fines are paid yearly.", 0.9),
+    ...          _Sentence(1, "Audits are yearly.", 0.8)], 2)
+    ['Fines reach 7%.', 'Audits are yearly.']
 """
 
 from __future__ import annotations
@@ -55,17 +58,25 @@ class _Sentence:  # the parts of a `Candidate` that `diverse` reads, for its doc
 
 
 def diverse(ranked: Sequence[Any], limit: int) -> list[str]:
-    """The texts of up to `limit` of the best sentences, none restating another (see `RESTATEMENT`)."""
-    chosen: list[tuple[str, set[str]]] = []
-    for candidate in ranked:
-        if len(chosen) == limit or candidate.match < ranked[0].match - MARGIN:
-            break
-        terms = set(keyword_tokens(candidate.text))
-        if any(candidate.text in text or text in candidate.text or len(terms & seen) / max(len(terms | seen), 1) > RESTATEMENT
-               for text, seen in chosen):
-            continue
-        chosen.append((candidate.text, terms))
-    return [text for text, _ in chosen]
+    """The texts of up to `limit` of the best sentences (best first), none restating another (see `RESTATEMENT`).
+
+    Sentences of passages not yet quoted come first: a second sentence of the same passage most
+    often carries on its point, where another passage of the document makes another one.
+    """
+    eligible = [c for c in ranked if c.match >= ranked[0].match - MARGIN] if ranked else []
+    chosen: dict[int, set[str]] = {}  # position in `eligible` -> the sentence's terms
+    for only_new_passages in (True, False):
+        for position, candidate in enumerate(eligible):
+            if len(chosen) == limit:
+                break
+            if position in chosen or (only_new_passages and any(eligible[i].passage == candidate.passage for i in chosen)):
+                continue
+            terms = set(keyword_tokens(candidate.text))
+            if any(candidate.text in eligible[i].text or eligible[i].text in candidate.text
+                   or len(terms & seen) / max(len(terms | seen), 1) > RESTATEMENT for i, seen in chosen.items()):
+                continue
+            chosen[position] = terms
+    return [eligible[i].text for i in sorted(chosen)]
 
 
 def compose(shape: str, speaking: Sequence[DocumentEvidence]) -> tuple[list[dict[str, Any]], list[NodeWithScore]]:

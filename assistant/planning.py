@@ -43,13 +43,15 @@ from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
 
-from assistant.questions import NAME, asked_kind
+from assistant.questions import FOLLOWING, NAME, asked_kind
 from assistant.retrieval import asked_definitions, named_documents, unnamed
 from assistant.store import keyword_tokens
 
 SHAPES = ("fact", "list", "yes-no", "definition", "briefing", "which-documents", "comparison")
 SPANNING = ("briefing", "which-documents", "comparison")  # shapes answered from every document in scope
 _DOCUMENTS = r"(?:documents?|texts?|sources?|materials?|instruments?|papers?|reports?|notes?)"
+# Several of them: "what do the texts say" spans the documents, "the material their models were trained on" does not.
+_SEVERAL_DOCUMENTS = r"(?:documents|texts|sources|materials|instruments|papers|reports|notes)"
 _WHICH_DOCUMENTS = re.compile(
     rf"\b(?:which|what)\s+(?:of\s+(?:the|these|those|our)\s+)?{_DOCUMENTS}\b|\bwhere\b.*\b(?:mentioned|raised|discussed|addressed)\b"
     rf"|\b(?:do|does)\s+any\s+(?:of\s+(?:the|these)\s+)?{_DOCUMENTS}\b",
@@ -57,7 +59,7 @@ _WHICH_DOCUMENTS = re.compile(
 )
 _SAID = r"\bwhat\s+(?:is|was|has\s+been)\s+(?:said|written|stated)\s+(?:about|on)\b"  # what the sources say, by no one named
 _ACROSS = re.compile(
-    rf"\b(?:the|these|those|all|our|both|each|several)\s+(?:\w+\s+)?{_DOCUMENTS}\b|\bacross\b|\bbrief\s+me\b|\boverview\b|{_SAID}",
+    rf"\b(?:the|these|those|all|our|both|each|several)\s+(?:\w+\s+)?{_SEVERAL_DOCUMENTS}\b|\b(?:each|every)\s+{_DOCUMENTS}\b|\bacross\b|\bbrief\s+me\b|\boverview\b|{_SAID}",
     re.IGNORECASE,
 )
 # What frames a question as being about the documents, which a passage that answers never says.
@@ -105,8 +107,14 @@ def documents_named(question: str, entries: Iterable[Mapping[str, Any]],
     token): "the Commonwealth parliamentarians' session" names the CPA module, issued by the
     Commonwealth Parliamentary Association; "Global" names nothing. An alias only names the
     document; a catalog word ("the Korean ambassador") may also be what the question asks about.
+    A follow-up ("Does the AI Act ask for anything similar? (following: ...)") is about the
+    documents it names, if it names any, not about those of the question it follows.
     """
     entries = list(entries)
+    asked, _, earlier = question.partition(FOLLOWING)
+    if earlier:  # a follow-up names its own documents, or leans on those of the question before it
+        own = documents_named(asked, entries, holding)
+        return own if own[0] else documents_named(earlier, entries, holding)
     kinds = {e["doc_id"]: e.get("kind", "") for e in entries}
     aliased = {doc: _with_kind(question, name, kinds.get(doc, ""))
                for doc, name in named_documents(question, {e["doc_id"]: e.get("aliases", []) for e in entries}).items()}
