@@ -168,7 +168,17 @@ class SentenceTransformerEmbedding(BaseEmbedding):
             )
         )
 
-    def _encode_cached(self, texts: list[str]) -> list[list[float]]:
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The normalised vectors of `texts`, one row each: remembered, stored at ingest, or embedded now.
+
+        What the question path compares, sentence by sentence and word by word, as one array: the
+        lists LlamaIndex's `get_text_embedding_batch` returns cost more to build than the lookup.
+        """
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack(self._encode_cached(list(texts)))
+
+    def _encode_cached(self, texts: list[str]) -> list[np.ndarray]:
         with self._cache_lock:
             known = {t: self._cache[t] for t in texts if t in self._cache}
             for text in known:
@@ -183,7 +193,7 @@ class SentenceTransformerEmbedding(BaseEmbedding):
                 while len(self._cache) > CACHE_SIZE:
                     self._cache.popitem(last=False)
             known.update(fresh)
-        return [known[text].tolist() for text in texts]
+        return [known[text] for text in texts]
 
     def forget(self, text: str) -> None:
         """Drop `text`'s remembered vector, so that a benchmark can time a question as a new one."""
@@ -203,13 +213,13 @@ class SentenceTransformerEmbedding(BaseEmbedding):
         return nodes
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._encode_cached([query])[0]
+        return self._encode_cached([query])[0].tolist()
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
 
     def _get_text_embedding(self, text: str) -> list[float]:
-        return self._encode_cached([text])[0]
+        return self._encode_cached([text])[0].tolist()
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._encode_cached(texts)
+        return [vector.tolist() for vector in self._encode_cached(texts)]

@@ -190,7 +190,7 @@ def closeness(question: str, terms: set[str], text: str, embed_model: SentenceTr
     vocabulary = words(text)
     close = dict.fromkeys(terms, 0.0)
     if asked and vocabulary:
-        vectors = np.array(embed_model.get_text_embedding_batch(list(asked.values()) + vocabulary))
+        vectors = embed_model.vectors(list(asked.values()) + vocabulary)
         closest = (vectors[: len(asked)] @ vectors[len(asked) :].T).max(axis=1)
         close.update({stem: float(max(similarity, 0.0)) for stem, similarity in zip(asked, closest)})
     return close

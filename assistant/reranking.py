@@ -19,7 +19,7 @@ score beside it: each part corrects the other.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -31,7 +31,8 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from assistant.chunking import BRACKETED_LABEL, defined_terms
 from assistant.embedding import SentenceTransformerEmbedding
-from assistant.questions import asked_kind, question_terms, said_terms, states_kind
+from assistant.evidence import PARAPHRASE_SIMILARITY, words
+from assistant.questions import asked_kind, name_terms, question_terms, said_terms, states_kind
 from assistant.retrieval import asked_definitions, referenced_parts, unnamed
 from assistant.sentences import addresses_assistant, sentence_spans
 from assistant.store import keyword_tokens
@@ -198,7 +199,7 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
     # is mostly title once embedded: 0.23 from "Which country's Permanent Mission supports the event?".
     readings = [in_context(sentence, nodes[index].node.metadata) for index, sentence in candidates]
     readings += [sentence for _, sentence in candidates]
-    vectors = np.array(embed_model.get_text_embedding_batch([question] + readings))
+    vectors = embed_model.vectors([question] + readings)
     both = vectors[1:] @ vectors[0]
     similarities = np.maximum(both[: len(candidates)], both[len(candidates) :])
     kind = asked_kind(question)
@@ -206,13 +207,15 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
     asked_terms = set(asked_definitions(question))  # "How does the Act define X?" is answered by "'X' means"
     headings = [set(keyword_tokens(n.node.metadata.get("heading") or "")) for n in nodes]
     cited = set(referenced_parts(question))
+    reworded = _reworded(question, terms, [text for _, text in candidates], embed_model)
     ranked = []
     for (index, text), similarity in zip(candidates, similarities):
         # A term in the sentence's heading counts half: "The Board shall be composed of one
         # representative per Member State" answers "How is the European AI Board composed?" under
         # the heading that names the Board, which the sentence itself calls "the Board".
         own = terms & set(keyword_tokens(text))
-        overlap = (len(own) + 0.5 * len((terms & headings[index]) - own)) / max(len(terms), 1)
+        said_otherwise = sum(close for term, close in reworded(text).items() if term not in own)
+        overlap = (len(own) + said_otherwise + 0.5 * len((terms & headings[index]) - own)) / max(len(terms), 1)
         defines = bool(asked_terms & set(defined_terms(text)))
         states = defines or states_kind(text, kind, question)
         boost = KIND_BOOST["definition"] if defines else KIND_BOOST[kind] if states and kind else 0.0
@@ -224,6 +227,32 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
         ranked.append(Candidate(index, text, score, float(similarity), states))
     ranked.sort(key=lambda c: -c.score)
     return ranked
+
+
+def _reworded(question: str, terms: set[str], texts: Sequence[str],
+              embed_model: SentenceTransformerEmbedding) -> Callable[[str], dict[str, float]]:
+    """For a sentence, the question's terms it says in other words, each with its closeness (see `evidence.closeness`).
+
+    A term counts when a word of the sentence, embedded alone, lies within `PARAPHRASE_SIMILARITY`
+    of the question's word for it ("employees" ~ "workers"); names never do.
+    """
+    unnamed_terms = terms - name_terms(question)
+    asked = {stem: word for word in words(question) for stem in keyword_tokens(word) if stem in unnamed_terms}
+    vocabulary = words(" ".join(texts))
+    if not asked or not vocabulary:
+        return lambda text: {}
+    vectors = embed_model.vectors(list(asked.values()) + vocabulary)
+    closeness = vectors[: len(asked)] @ vectors[len(asked) :].T
+    column = {word: i for i, word in enumerate(vocabulary)}
+
+    def said(text: str) -> dict[str, float]:
+        columns = [column[word] for word in words(text)]
+        if not columns:
+            return {}
+        best = closeness[:, columns].max(axis=1)
+        return {stem: float(c) for stem, c in zip(asked, best) if c >= PARAPHRASE_SIMILARITY}
+
+    return said
 
 
 def rerank(fused: Sequence[float], best_sentence: Sequence[float], weight: float) -> list[tuple[int, float]]:

@@ -64,8 +64,14 @@ def keyword_tokens(text: str) -> list[str]:
     >>> keyword_tokens("Fines for the Korean organisations: EUR 35,000,000")
     ['fine', 'korea', 'organiz', 'eur', '35000000']
     """
+    return list(_tokens(text))
+
+
+@lru_cache(maxsize=50_000)
+def _tokens(text: str) -> tuple[str, ...]:
+    """`keyword_tokens`, remembered: the question path reads each sentence's tokens several times."""
     words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.sub(r"['’]s\b", "", normalise(text).lower()))
-    return [_stem(w) for w in words if w not in _STOPWORDS]
+    return tuple(_stem(w) for w in words if w not in _STOPWORDS)
 
 
 @lru_cache(maxsize=200_000)
