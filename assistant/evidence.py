@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +37,16 @@ import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from assistant.embedding import SentenceTransformerEmbedding
-from assistant.questions import FORM_WORDS, NAME, NUMBER, asked_kind, asked_thing, name_terms, names_thing, question_terms
+from assistant.questions import (
+    FORM_WORDS,
+    NAME,
+    NUMBER,
+    asked_kind,
+    asked_thing,
+    name_terms,
+    names_thing,
+    question_terms,
+)
 from assistant.store import keyword_tokens
 from assistant.wording import normalise, stated_figures
 
@@ -185,14 +194,27 @@ def closeness(question: str, terms: set[str], text: str, embed_model: SentenceTr
     "pictures" ~ "images" 0.81, "employees" ~ "workers" 0.85. Names are never reworded ("Asia" is
     not "Africa"): theirs is 0.
     """
+    return closeness_in(question, terms, [text], embed_model)(text)
+
+
+def closeness_in(question: str, terms: set[str], texts: Sequence[str],
+                 embed_model: SentenceTransformerEmbedding) -> Callable[[str], dict[str, float]]:
+    """`closeness` for any one of `texts`, their words embedded once for all of them (the rerank reads each sentence)."""
     unnamed = terms - name_terms(question)
     asked = {stem: word for word in _WORD.findall(question.lower()) for stem in keyword_tokens(word) if stem in unnamed}
-    vocabulary = words(text)
-    close = dict.fromkeys(terms, 0.0)
-    if asked and vocabulary:
-        vectors = embed_model.vectors(list(asked.values()) + vocabulary)
-        closest = (vectors[: len(asked)] @ vectors[len(asked) :].T).max(axis=1)
-        close.update({stem: float(max(similarity, 0.0)) for stem, similarity in zip(asked, closest)})
+    vocabulary = words(" ".join(texts))
+    if not asked or not vocabulary:
+        return lambda text: dict.fromkeys(terms, 0.0)
+    vectors = embed_model.vectors(list(asked.values()) + vocabulary)
+    table = np.maximum(vectors[: len(asked)] @ vectors[len(asked) :].T, 0.0)
+    column = {word: i for i, word in enumerate(vocabulary)}
+
+    def close(text: str) -> dict[str, float]:
+        columns = [column[word] for word in words(text) if word in column]
+        if not columns:
+            return dict.fromkeys(terms, 0.0)
+        return dict.fromkeys(terms, 0.0) | {stem: float(c) for stem, c in zip(asked, table[:, columns].max(axis=1))}
+
     return close
 
 

@@ -19,7 +19,7 @@ score beside it: each part corrects the other.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -31,8 +31,8 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from assistant.chunking import BRACKETED_LABEL, defined_terms
 from assistant.embedding import SentenceTransformerEmbedding
-from assistant.evidence import PARAPHRASE_SIMILARITY, words
-from assistant.questions import asked_kind, name_terms, question_terms, said_terms, states_kind
+from assistant.evidence import PARAPHRASE_SIMILARITY, closeness_in
+from assistant.questions import asked_kind, question_terms, said_terms, states_kind
 from assistant.retrieval import asked_definitions, referenced_parts, unnamed
 from assistant.sentences import addresses_assistant, sentence_spans
 from assistant.store import keyword_tokens
@@ -207,14 +207,15 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
     asked_terms = set(asked_definitions(question))  # "How does the Act define X?" is answered by "'X' means"
     headings = [set(keyword_tokens(n.node.metadata.get("heading") or "")) for n in nodes]
     cited = set(referenced_parts(question))
-    reworded = _reworded(question, terms, [text for _, text in candidates], embed_model)
+    # A question's word said in other words counts as said: "workers" for "employees" (see `evidence.closeness`).
+    close = closeness_in(question, terms, [text for _, text in candidates], embed_model)
     ranked = []
     for (index, text), similarity in zip(candidates, similarities):
         # A term in the sentence's heading counts half: "The Board shall be composed of one
         # representative per Member State" answers "How is the European AI Board composed?" under
         # the heading that names the Board, which the sentence itself calls "the Board".
         own = terms & set(keyword_tokens(text))
-        said_otherwise = sum(close for term, close in reworded(text).items() if term not in own)
+        said_otherwise = sum(c for term, c in close(text).items() if term not in own and c >= PARAPHRASE_SIMILARITY)
         overlap = (len(own) + said_otherwise + 0.5 * len((terms & headings[index]) - own)) / max(len(terms), 1)
         defines = bool(asked_terms & set(defined_terms(text)))
         states = defines or states_kind(text, kind, question)
@@ -227,32 +228,6 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
         ranked.append(Candidate(index, text, score, float(similarity), states))
     ranked.sort(key=lambda c: -c.score)
     return ranked
-
-
-def _reworded(question: str, terms: set[str], texts: Sequence[str],
-              embed_model: SentenceTransformerEmbedding) -> Callable[[str], dict[str, float]]:
-    """For a sentence, the question's terms it says in other words, each with its closeness (see `evidence.closeness`).
-
-    A term counts when a word of the sentence, embedded alone, lies within `PARAPHRASE_SIMILARITY`
-    of the question's word for it ("employees" ~ "workers"); names never do.
-    """
-    unnamed_terms = terms - name_terms(question)
-    asked = {stem: word for word in words(question) for stem in keyword_tokens(word) if stem in unnamed_terms}
-    vocabulary = words(" ".join(texts))
-    if not asked or not vocabulary:
-        return lambda text: {}
-    vectors = embed_model.vectors(list(asked.values()) + vocabulary)
-    closeness = vectors[: len(asked)] @ vectors[len(asked) :].T
-    column = {word: i for i, word in enumerate(vocabulary)}
-
-    def said(text: str) -> dict[str, float]:
-        columns = [column[word] for word in words(text)]
-        if not columns:
-            return {}
-        best = closeness[:, columns].max(axis=1)
-        return {stem: float(c) for stem, c in zip(asked, best) if c >= PARAPHRASE_SIMILARITY}
-
-    return said
 
 
 def rerank(fused: Sequence[float], best_sentence: Sequence[float], weight: float) -> list[tuple[int, float]]:
