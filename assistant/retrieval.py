@@ -198,7 +198,7 @@ def named_documents(question: str, aliases: dict[str, Sequence[str]]) -> dict[st
     """
     named = {}
     for doc_id, names in aliases.items():
-        for name in names:
+        for name in sorted(names, key=len, reverse=True):  # "EU AI Act" whole, not "AI Act" within it
             found = re.search(_name_pattern(name), question, 0 if name.isupper() else re.IGNORECASE)
             if found:
                 named[doc_id] = found.group()
