@@ -22,7 +22,6 @@ from assistant.embedding import SentenceTransformerEmbedding
 from assistant.evidence import Evidence, RefusalModel, Vocabulary, measure
 from assistant.prompts import ANSWER_SYSTEM, ANSWER_USER, CANNOT_ANSWER, SOURCE_BLOCK
 from assistant.reranking import Candidate, score_sentences
-from assistant.retrieval import unnamed
 from assistant.sentences import split_sentences
 from assistant.settings import AnswerSettings
 from assistant.verification import MARKER, verify
@@ -187,7 +186,7 @@ class CitedAnswerSynthesizer(BaseSynthesizer):
         question = query.query_str if isinstance(query, QueryBundle) else query
         passages = nodes[: self._answer_settings.passages]
         ranked = score_sentences(question, passages, self._embed, self._names)
-        evidence = measure(unnamed(question, self._names), passages, ranked, self._embed, self._vocabulary)
+        evidence = measure(question, passages, ranked, self._embed, self._vocabulary, self._names)
         evidence.probability = self._model.probability(evidence.features)
         if not ranked or not evidence.sufficient(self._model.threshold):
             refusal = AnswerDraft(text=CANNOT_ANSWER + ".", refused=True, evidence=evidence)

@@ -47,6 +47,7 @@ from assistant.questions import (
     names_thing,
     question_terms,
 )
+from assistant.retrieval import unnamed
 from assistant.store import keyword_tokens
 from assistant.wording import normalise, stated_figures
 
@@ -200,8 +201,8 @@ def closeness(question: str, terms: set[str], text: str, embed_model: SentenceTr
 def closeness_in(question: str, terms: set[str], texts: Sequence[str],
                  embed_model: SentenceTransformerEmbedding) -> Callable[[str], dict[str, float]]:
     """`closeness` for any one of `texts`, their words embedded once for all of them (the rerank reads each sentence)."""
-    unnamed = terms - name_terms(question)
-    asked = {stem: word for word in _WORD.findall(question.lower()) for stem in keyword_tokens(word) if stem in unnamed}
+    rewordable = terms - name_terms(question)
+    asked = {stem: word for word in _WORD.findall(question.lower()) for stem in keyword_tokens(word) if stem in rewordable}
     vocabulary = words(" ".join(texts))
     if not asked or not vocabulary:
         return lambda text: dict.fromkeys(terms, 0.0)
@@ -237,8 +238,13 @@ def measure(
     ranked: Sequence[Sentence],
     embed_model: SentenceTransformerEmbedding,
     vocabulary: Vocabulary,
+    names: Sequence[str] = (),
 ) -> Evidence:
     """The evidence features of the passages `nodes` and their sentences `ranked` (best first).
+
+    `names` are the document names the question used: the passages need not say them (see
+    `retrieval.unnamed`), but the question is read as asked for the thing or act it asks about
+    ("How does the EU AI Act *tax* companies?").
 
     - `similarity`, `best_similarity`: cosine of the question to its three best sentences (mean) and
       to the best one;
@@ -255,6 +261,7 @@ def measure(
       name and none of the best sentences states one;
     - `unknown_names`: the share of the question's names that no indexed passage holds ("Asia").
     """
+    asked, question = question, unnamed(question, names)
     if not ranked:
         return Evidence(dict.fromkeys(FEATURES, 0.0) | {"kind_missing": 1.0, "unknown_names": 1.0}, missing_figures(question, nodes))
     similarities = [c.similarity for c in ranked[:3]]
@@ -266,21 +273,21 @@ def measure(
     close = closeness(question, unsaid, context, embed_model)
     uncovered = {t for t in unsaid if close[t] < PARAPHRASE_SIMILARITY}
     # A hyphenated name is known when one of its parts is: "Ghanaian-hosted", "UNU-CPR's side event".
-    names = [keyword_tokens(name.replace("-", " ")) for name in dict.fromkeys(NAME.findall(question))]
-    names = [stems for stems in names if stems]
+    spoken = [keyword_tokens(name.replace("-", " ")) for name in dict.fromkeys(NAME.findall(question))]
+    spoken = [stems for stems in spoken if stems]
     rarity = {t: vocabulary.rarity(t) for t in terms}
-    thing = asked_thing(question)
+    thing = asked_thing(asked)
     thing_terms = set(keyword_tokens(thing or ""))
     reworded = unsaid - uncovered
-    unnamed = bool(thing) and not names_thing(context, thing or "") and not (thing_terms and thing_terms <= reworded)
+    thing_unsaid = bool(thing) and not names_thing(context, thing or "") and not (thing_terms and thing_terms <= reworded)
     features = {
         "similarity": float(np.mean(similarities)),
         "best_similarity": float(similarities[0]),
         "coverage": 1.0 - len(uncovered) / max(len(terms), 1),
         "rare_coverage": 1.0 - sum(rarity[t] * (1.0 - close[t]) for t in unsaid) / max(sum(rarity.values()), 1e-9),
-        "thing_unnamed": float(unnamed),
+        "thing_unnamed": float(thing_unsaid),
         "kind_missing": float(bool(kind) and not any(c.states_asked for c in ranked[:KIND_WINDOW])),
-        "unknown_names": sum(not any(vocabulary.knows(t) for t in stems) for stems in names) / max(len(names), 1),
+        "unknown_names": sum(not any(vocabulary.knows(t) for t in stems) for stems in spoken) / max(len(spoken), 1),
     }
     said = {stem: word for word in re.findall(r"[\w'-]+", question) for stem in keyword_tokens(word)}
     rarest = sorted(uncovered, key=lambda t: (t not in thing_terms, -rarity[t], t))

@@ -184,6 +184,8 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
 
     `names` are the document names the question used: the sentences are scored for the question
     without them (see `retrieval.unnamed`), since every passage of the named document is about it.
+    The names of several documents stay: one may be what the question asks of another ("Who at
+    the UNU-CPR event led the drafting of the EU AI Act?").
     """
     candidates = [
         (index, sentence)
@@ -192,7 +194,7 @@ def score_sentences(question: str, nodes: Sequence[NodeWithScore], embed_model: 
     ]
     if not candidates:
         return []
-    question = unnamed(question, names)
+    question = unnamed(question, names) if len(names) == 1 else question
     terms = question_terms(question)
     # Each sentence is read twice, under its heading and alone, and the closer reading counts. Under a
     # long title, a short line ("With the support of: Permanent Mission of Japan to the United Nations")
