@@ -248,7 +248,8 @@ def measure(
 
     - `similarity`, `best_similarity`: cosine of the question to its three best sentences (mean) and
       to the best one;
-    - `coverage`: the share of the question's terms (`question_terms`, in one spelling) that the best
+    - `coverage`: the share of the question's terms (`question_terms`, in one spelling; without the
+      word naming the asked kind, "date" or "figure", which `kind_missing` reads) that the best
       passages, with their titles, issuers and headings, say word for word or in other words;
     - `rare_coverage`: the same share with each term weighed by its rarity in the index
       (`ChunkStore.rarity`), and a term the passages do not say counted at its `closeness`: a near
