@@ -31,8 +31,12 @@ decides how many documents it covers: often one.
     'fact'
     >>> make_plan("What is said about AI and the SDGs?", {}).shape  # by no one named: by the documents
     'briefing'
-    >>> make_plan("How do the CPA note and the OECD Recommendation see parliaments?", {"cpa": "CPA", "oecd": "OECD"}).shape
-    'comparison'
+    >>> plan = make_plan("How do the CPA note and the OECD Recommendation see parliaments?", {"cpa": "CPA", "oecd": "OECD"},
+    ...                  aliases=["CPA note", "OECD Recommendation"])
+    >>> plan.shape, plan.topic
+    ('comparison', 'parliaments?')
+    >>> make_plan("How do the texts treat transparency?", {}).topic, make_plan("How do governments build AI capacity across the documents?", {}).topic
+    ('transparency?', 'How do governments build AI capacity ?')
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ _FRAMING = re.compile(
 # note and the UN Foundation summary", "the OECD Recommendation or the AI Act".
 _TOGETHER = re.compile(r"(?:\s+[\w'’-]+){0,4}\s+(?:and|or|versus|vs\.?)\s+(?:[\w'’-]+\s+){0,3}", re.IGNORECASE)
 _COMPARING = re.compile(r"\b(?:compar\w*|differ\w*|contrast\w*|versus|vs\.?|similar\w*|common|alike|both|each|share)\b", re.IGNORECASE)
+# "How do <documents> VERB <topic>?", the documents marked \0: the topic after the verb.
+_STANCE = re.compile(r"^\s*how\s+(?:do|does|did)\s+(?:(?:the|these|those|both|each|and|or|,|\0)\s*)*\0\s*(?:(?:and|or|,|\0)\s*)*"
+                     r"[a-z]+\s+(.+)", re.IGNORECASE | re.DOTALL)
 _OPEN = re.compile(r"^\s*(?:why|how)\b", re.IGNORECASE)
 _YES_NO = re.compile(r"^\s*(?:is|are|does|do|did|can|could|must|may|should|will|would|has|have|was|were)\b", re.IGNORECASE)
 _LIST = re.compile(r"^\s*(?:what|which)\s+are\b|^\s*(?:list|name|enumerate)\b", re.IGNORECASE)
@@ -180,6 +187,11 @@ def make_plan(question: str, named: Mapping[str, str], shape: str | None = None,
         chosen, reason = "fact", "asks for one point"
     if chosen in SPANNING:  # "which of these documents", "across the texts" frame the question: no topic
         topic = re.sub(r"\s+", " ", _FRAMING.sub(" ", topic)).strip()
+        # "How do the CPA note and the UNU-CPR note *frame* the digital divide?": with the documents
+        # as its subject, the verb asks how they speak of the topic ("frame", "treat", "see").
+        stance = _STANCE.match(_FRAMING.sub(" \0 ", unnamed(question, list(aliases), " \0 ")))
+        if stance:
+            topic = re.sub(r"\s+", " ", stance.group(1).replace("\0", " ")).strip()
     return Plan(question, chosen, tuple(named), tuple(aliases), topic, kind, reason)
 
 

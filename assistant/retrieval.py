@@ -210,7 +210,7 @@ def _name_pattern(name: str) -> str:
     return rf"(?<![\w/-]){re.escape(name)}(?![\w/-])"
 
 
-def unnamed(question: str, names: Sequence[str]) -> str:
+def unnamed(question: str, names: Sequence[str], mark: str = " ") -> str:
     """The question without the document names it used.
 
     Once the filters keep to the named documents, the names only blur the search: every passage of
@@ -221,7 +221,7 @@ def unnamed(question: str, names: Sequence[str]) -> str:
     'Who moderates the panel at the side event?'
     """
     for name in names:
-        question = re.sub(_name_pattern(name), " ", question)
+        question = re.sub(_name_pattern(name), mark, question)
     return re.sub(r"\s+", " ", question).strip()
 
 

@@ -101,12 +101,14 @@ def test_the_light_encoder_agrees_with_torch_and_answers_without_it(assistant: A
 
 
 def test_stored_sentence_vectors_leave_a_question_one_encoder_call(markup_assistant: Assistant, calls: list[list[str]]) -> None:
-    """Every indexed answer sentence and word is embedded at ingest; a question then embeds only itself."""
+    """Every indexed answer sentence and word is embedded at ingest; a question then embeds only itself,
+    and those of its own words the documents never use (to find them said in other words)."""
     assert len(markup_assistant.store.sentences) > 100
     question = "What did the sandbox briefing note recommend about evaluation sandboxes?"
     record = markup_assistant.ask(question)
     assert not record["refused"]
-    assert calls == [[question]]
+    assert calls[0] == [question] and len(calls) <= 2
+    assert all(word in question.lower().split() for call in calls[1:] for word in call), calls
 
 
 def test_sentence_vectors_follow_their_documents(tmp_path: Path, small_corpus: Path) -> None:
