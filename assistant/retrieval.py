@@ -215,7 +215,8 @@ def unnamed(question: str, names: Sequence[str], mark: str = " ") -> str:
 
     Once the filters keep to the named documents, the names only blur the search: every passage of
     the UNU-CPR note sits near "UNU-CPR", and its opening passage, which names the event, outranks
-    the one that answers "Who moderates the panel at the UNU-CPR side event?".
+    the one that answers "Who moderates the panel at the UNU-CPR side event?". `mark` takes each
+    name's place (the plan marks where the names stood).
 
     >>> unnamed("Who moderates the panel at the UNU-CPR side event?", ["UNU-CPR"])
     'Who moderates the panel at the side event?'
